@@ -1,0 +1,226 @@
+"""Customer use cases: create (through the duplicate check), look up, mark invalid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from core import audit, permissions
+from core.errors import Ambiguous, InvalidInput, NotFound
+from core.model import Assignment, Contact, Customer, CustomerStatus, Deal, FollowUp, Role, User
+from core.pipeline import Pipeline
+from core.ports import UnitOfWork
+from core.usecases.deals import open_deal
+from core.validation import fold_width, normalize_phone, require_name, require_phone, require_reason
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    company: str
+    contact_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    region: str | None = None
+    source: str = "chat"
+
+
+@dataclass
+class DuplicateDecision:
+    kind: Literal["link", "ask", "new"]
+    customer: Customer | None = None
+    score: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+    candidates: list[tuple[Customer, float, list[str]]] = field(default_factory=list)
+
+
+class DuplicateCheck(Protocol):
+    """Finds an existing customer that a new record duplicates (core/dedup supplies the real one)."""
+
+    def name_key(self, company: str) -> str: ...
+
+    def decide(self, uow: UnitOfWork, record: NewCustomer, phone_norm: str | None) -> DuplicateDecision: ...
+
+
+class ExactDuplicateCheck:
+    """Exact phone or exact normalized company name: the minimum every path must honour."""
+
+    def __init__(self, name_key: Callable[[str], str] | None = None) -> None:
+        self._name_key = name_key or (lambda s: fold_width(s).strip().casefold())
+
+    def name_key(self, company: str) -> str:
+        return self._name_key(company)
+
+    def decide(self, uow: UnitOfWork, record: NewCustomer, phone_norm: str | None) -> DuplicateDecision:
+        if phone_norm:
+            hits = [c for c in uow.customers.by_phone(phone_norm) if c.status == CustomerStatus.ACTIVE]
+            if hits:
+                return DuplicateDecision("link", hits[0], 100.0, ["电话相同"])
+        hits = [c for c in uow.customers.by_name_key(self.name_key(record.company))
+                if c.status == CustomerStatus.ACTIVE]
+        if hits:
+            return DuplicateDecision("link", hits[0], 100.0, ["公司名称相同"])
+        return DuplicateDecision("new")
+
+
+@dataclass
+class CreateCustomerResult:
+    customer: Customer
+    contact: Contact | None
+    created: bool  # False: linked to an existing customer
+    decision: DuplicateDecision
+    deal: Deal | None = None
+
+
+def create_customer(
+    uow: UnitOfWork,
+    actor: User,
+    data: NewCustomer,
+    now: datetime,
+    *,
+    dedup: DuplicateCheck,
+    pipeline: Pipeline,
+    force_new: bool = False,
+) -> CreateCustomerResult:
+    """Create a customer with its contact, unless the duplicate check links it to an existing one.
+
+    A decision of "ask" is returned without writing anything, so the caller can show the
+    evidence and let the user choose (`force_new=True` after the user said it is new).
+    """
+    company = require_name(data.company, "公司名称")
+    contact_name = require_name(data.contact_name, "联系人姓名") if data.contact_name else None
+    phone_norm = require_phone(data.phone) if data.phone else None
+    email = data.email.strip().lower() if data.email else None
+    if email and ("@" not in email or len(email) > 200):
+        raise InvalidInput(f"「{data.email}」不像是有效的邮箱地址。")
+
+    decision = DuplicateDecision("new") if force_new else dedup.decide(uow, data, phone_norm)
+    if decision.kind == "ask":
+        return CreateCustomerResult(customer=decision.customer, contact=None, created=False,  # type: ignore[arg-type]
+                                    decision=decision)
+    if decision.kind == "link" and decision.customer is not None:
+        customer = decision.customer
+        contact = _attach_contact(uow, actor, customer, contact_name, data.phone, phone_norm, email, now)
+        return CreateCustomerResult(customer, contact, False, decision)
+
+    customer = uow.customers.add(
+        Customer(
+            id=None,
+            name=company,
+            name_key=dedup.name_key(company),
+            owner_id=actor.id if actor.has(*_OWNING_ROLES) else None,
+            team=actor.team,
+            region=data.region or (actor.regions[0] if actor.regions else None),
+            source=data.source,
+            created_by=actor.id,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    audit.record(uow, actor_id=actor.id, action="customer.create", subject_type="customer",
+                 subject_id=customer.id or 0, now=now,
+                 after={"name": company, "contact": contact_name, "phone": phone_norm, "source": data.source})
+    if customer.owner_id:
+        uow.history.add_assignment(Assignment(None, "customer", customer.id or 0, None, customer.owner_id,
+                                              actor.id, "新建客户", now))
+    contact = _attach_contact(uow, actor, customer, contact_name, data.phone, phone_norm, email, now)
+    # every new customer starts with an open deal at the pipeline's first stage (线索)
+    deal = open_deal(uow, actor, customer, now, pipeline=pipeline)
+    return CreateCustomerResult(customer, contact, True, decision, deal)
+
+
+_OWNING_ROLES = (Role.REP, Role.MANAGER)
+
+
+def _attach_contact(
+    uow: UnitOfWork,
+    actor: User,
+    customer: Customer,
+    name: str | None,
+    phone_raw: str | None,
+    phone_norm: str | None,
+    email: str | None,
+    now: datetime,
+) -> Contact | None:
+    if not name and not phone_norm and not email:
+        return None
+    for existing in customer.contacts:
+        same_phone = phone_norm and existing.phone_norm == phone_norm
+        same_name = name and existing.name == name and (not phone_norm or not existing.phone_norm)
+        if same_phone or same_name:
+            # fill what the existing contact lacks; never overwrite what someone typed
+            updated = False
+            if phone_norm and not existing.phone_norm:
+                existing.phone, existing.phone_norm, updated = phone_raw, phone_norm, True
+            if email and not existing.email:
+                existing.email, updated = email, True
+            if updated:
+                uow.customers.update_contact(existing)
+            return existing
+    contact = uow.customers.add_contact(
+        Contact(id=None, customer_id=customer.id, name=name or "", phone=phone_raw, phone_norm=phone_norm,
+                email=email, created_at=now)
+    )
+    customer.contacts.append(contact)
+    audit.record(uow, actor_id=actor.id, action="contact.create", subject_type="customer",
+                 subject_id=customer.id or 0, now=now, after={"contact": name, "phone": phone_norm})
+    return contact
+
+
+@dataclass
+class CustomerView:
+    customer: Customer
+    deals: list[Deal]
+    recent: list[FollowUp]
+
+
+def find_visible_customers(uow: UnitOfWork, actor: User, keyword: str, *, limit: int = 20) -> list[Customer]:
+    keyword = keyword.strip()
+    if not keyword:
+        raise InvalidInput("请告诉我要查找的客户名称、联系人或电话。")
+    phone = normalize_phone(keyword)
+    found = uow.customers.by_phone(phone) if phone else []
+    if not found:
+        found = uow.customers.search(keyword, limit=limit * 3)
+    return [c for c in found if permissions.can_see_customer(actor, c)][:limit]
+
+
+def resolve_customer(uow: UnitOfWork, actor: User, keyword: str) -> Customer:
+    """Exactly one visible, active customer for the keyword, or a clear error."""
+    matches = [c for c in find_visible_customers(uow, actor, keyword) if c.status == CustomerStatus.ACTIVE]
+    if not matches:
+        raise NotFound(f"没有找到客户「{keyword}」。", hint="可以用 /新客户 公司 联系人 电话 新建。")
+    exact = [c for c in matches if c.name == keyword.strip()]
+    if len(exact) == 1:
+        return exact[0]
+    if len(matches) > 1:
+        raise Ambiguous(f"「{keyword}」匹配到 {len(matches)} 个客户，请说得更具体一些：",
+                        [(c.id or 0, c.name) for c in matches[:6]])
+    return matches[0]
+
+
+def lookup_customer(uow: UnitOfWork, actor: User, keyword: str) -> list[CustomerView]:
+    views = []
+    for customer in find_visible_customers(uow, actor, keyword, limit=5):
+        views.append(CustomerView(customer, uow.deals.for_customer(customer.id or 0),
+                                  uow.followups.for_customer(customer.id or 0, limit=3)))
+    if not views:
+        raise NotFound(f"没有找到您可以查看的客户「{keyword.strip()}」。")
+    return views
+
+
+def mark_customer_invalid(uow: UnitOfWork, actor: User, keyword: str, reason: str, now: datetime) -> Customer:
+    """"Delete" for reps: the customer stays, with status invalid and the reason."""
+    reason = require_reason(reason, "标记无效的原因")
+    customer = resolve_customer(uow, actor, keyword)
+    permissions.require_change(actor, customer)
+    before = audit.snapshot(customer, ("status", "invalid_reason"))
+    customer.status = CustomerStatus.INVALID
+    customer.invalid_reason = reason
+    customer.updated_at = now
+    uow.customers.update(customer)
+    audit.record(uow, actor_id=actor.id, action="customer.invalid", subject_type="customer",
+                 subject_id=customer.id or 0, now=now, before=before,
+                 after=audit.snapshot(customer, ("status", "invalid_reason")))
+    return customer

@@ -1,0 +1,110 @@
+"""Engine creation and migrations. SQLite by default (WAL, foreign keys on); PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message says why in Chinese and what to do."""
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here (SQLAlchemy's default driver would be psycopg2)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_db_engine(url: str, *, echo: bool = False) -> Engine:
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"数据库地址无法识别：{url}（{exc}）") from exc
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs["pool_pre_ping"] = True
+    kwargs["pool_size"] = 10
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=15000")
+    cur.close()
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail early with a clear message when the database is down, locked or not a database."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            if engine.dialect.name == "sqlite":
+                row = conn.exec_driver_sql("PRAGMA quick_check").first()
+                if row is None or row[0] != "ok":
+                    raise StorageError(f"SQLite 数据库文件已损坏（quick_check: {row}）：{engine.url.database}")
+    except StorageError:
+        raise
+    except OperationalError as exc:
+        text = str(exc.orig) if exc.orig else str(exc)
+        if "locked" in text:
+            raise StorageError(f"数据库被其他进程锁定：{engine.url.database}。请关闭其他 crmbot 进程后重试。") from exc
+        raise StorageError(f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}：{text}") from exc
+    except DatabaseError as exc:
+        raise StorageError(
+            f"数据库文件无法读取（可能已损坏或不是 SQLite 文件）：{engine.url.database}（{exc.orig}）"
+        ) from exc
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply pending migrations (run on every start; a no-op when the schema is current)."""
+    from alembic import command
+
+    check_connection(engine)
+    command.upgrade(alembic_config(engine), "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def table_names(engine: Engine) -> list[str]:
+    return inspect(engine).get_table_names()

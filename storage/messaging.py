@@ -1,0 +1,166 @@
+"""Inbox, outbox, sent cards and dialog state: the bot's own tables, in the same transaction as the CRM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from storage.models import CardRow, DialogRow, InboxRow, OutboxRow
+
+
+def _insert_for(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+class SqlInbox:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def record(self, *, channel: str, message_id: str, sender: str, kind: str, payload: dict[str, Any],
+               now: datetime) -> int | None:
+        """Insert the event; None when it was seen before (a platform retry)."""
+        stmt = _insert_for(self.s)(InboxRow).values(
+            channel=channel, message_id=message_id, sender=sender, kind=kind, payload=payload, received_at=now,
+            status="new",
+        ).on_conflict_do_nothing(index_elements=["channel", "message_id"]).returning(InboxRow.id)
+        new_id = self.s.execute(stmt).scalar()
+        return int(new_id) if new_id is not None else None
+
+    def mark(self, inbox_id: int, status: str, now: datetime, error: str | None = None) -> None:
+        self.s.execute(update(InboxRow).where(InboxRow.id == inbox_id)
+                       .values(status=status, processed_at=now, error=error))
+
+    def pending(self, limit: int = 100) -> list[InboxRow]:
+        return list(self.s.scalars(select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id)
+                                   .limit(limit)))
+
+
+@dataclass
+class OutgoingMessage:
+    id: int
+    channel: str
+    user_id: str
+    recipient: str
+    kind: str
+    body: dict[str, Any]
+    card_id: str | None
+    attempts: int
+
+
+class SqlOutbox:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, channel: str, user_id: str, recipient: str, kind: str, body: dict[str, Any],
+            now: datetime, card_id: str | None = None) -> int:
+        row = OutboxRow(channel=channel, user_id=user_id, recipient=recipient, kind=kind, body=body,
+                        card_id=card_id, status="pending", attempts=0, next_attempt_at=now, created_at=now)
+        self.s.add(row)
+        self.s.flush()
+        return row.id
+
+    def claim_due(self, now: datetime, *, channels: list[str] | None = None, limit: int = 50) -> list[OutgoingMessage]:
+        """Due rows, locked so that two replicas never send the same row (SKIP LOCKED on PostgreSQL)."""
+        q = (select(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+             .order_by(OutboxRow.id).limit(limit))
+        if channels is not None:
+            q = q.where(OutboxRow.channel.in_(channels))
+        if self.s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = list(self.s.scalars(q))
+        return [OutgoingMessage(r.id, r.channel, r.user_id, r.recipient, r.kind, r.body, r.card_id, r.attempts)
+                for r in rows]
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
+                       .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None))
+
+    def mark_retry(self, outbox_id: int, now: datetime, delay: timedelta, error: str) -> None:
+        self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
+                       .values(attempts=OutboxRow.attempts + 1, next_attempt_at=now + delay, last_error=error[:2000]))
+
+    def mark_failed(self, outbox_id: int, now: datetime, error: str) -> None:
+        self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
+                       .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error[:2000]))
+
+    def failed(self, limit: int = 200) -> list[OutboxRow]:
+        return list(self.s.scalars(select(OutboxRow).where(OutboxRow.status == "failed").order_by(OutboxRow.id)
+                                   .limit(limit)))
+
+    def retry_failed(self, now: datetime) -> int:
+        result = self.s.execute(update(OutboxRow).where(OutboxRow.status == "failed")
+                                .values(status="pending", attempts=0, next_attempt_at=now))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class SqlCards:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, card_id: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> None:
+        self.s.add(CardRow(id=card_id, channel=channel, user_id=user_id, body=body, created_at=now))
+        self.s.flush()
+
+    def get(self, card_id: str) -> CardRow | None:
+        return self.s.get(CardRow, card_id)
+
+    def by_ref(self, ref: str) -> CardRow | None:
+        return self.s.scalars(select(CardRow).where(CardRow.ref == ref)).first()
+
+    def set_ref(self, card_id: str, ref: str | None, response_code: str | None) -> None:
+        self.s.execute(update(CardRow).where(CardRow.id == card_id).values(ref=ref, response_code=response_code))
+
+    def claim(self, card_id: str, user_id: str, action: str, now: datetime) -> bool:
+        """Mark the card handled; False when someone handled it before (buttons work once)."""
+        result = self.s.execute(update(CardRow).where(CardRow.id == card_id, CardRow.handled_at.is_(None))
+                                .values(handled_by=user_id, handled_at=now, handled_action=action))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def latest_for_user(self, user_id: str) -> CardRow | None:
+        return self.s.scalars(select(CardRow).where(CardRow.user_id == user_id)
+                              .order_by(CardRow.created_at.desc(), CardRow.id.desc())).first()
+
+
+@dataclass
+class Dialog:
+    user_id: str
+    kind: str
+    step: str
+    data: dict[str, Any]
+    channel: str
+    expires_at: datetime
+
+
+class SqlDialogs:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def get(self, user_id: str) -> Dialog | None:
+        row = self.s.get(DialogRow, user_id)
+        if row is None:
+            return None
+        return Dialog(row.user_id, row.kind, row.step, dict(row.data or {}), row.channel, row.expires_at)
+
+    def put(self, dialog: Dialog, now: datetime) -> None:
+        row = self.s.get(DialogRow, dialog.user_id) or DialogRow(user_id=dialog.user_id)
+        row.kind, row.step, row.data, row.channel = dialog.kind, dialog.step, dialog.data, dialog.channel
+        row.updated_at, row.expires_at = now, dialog.expires_at
+        self.s.add(row)
+        self.s.flush()
+
+    def clear(self, user_id: str) -> None:
+        # dialog state is transient scratch space, not business data: ending a dialog removes it
+        row = self.s.get(DialogRow, user_id)
+        if row is not None:
+            self.s.delete(row)
+            self.s.flush()
+
+    def expired(self, now: datetime, limit: int = 100) -> list[Dialog]:
+        rows = self.s.scalars(select(DialogRow).where(DialogRow.expires_at <= now).limit(limit))
+        return [Dialog(r.user_id, r.kind, r.step, dict(r.data or {}), r.channel, r.expires_at) for r in rows]

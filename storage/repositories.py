@@ -1,0 +1,437 @@
+"""Repositories: map rows to core entities at the boundary (core never sees SQLAlchemy)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.model import (
+    Alert,
+    Assignment,
+    AuditEntry,
+    Conclusion,
+    Contact,
+    Customer,
+    CustomerStatus,
+    Deal,
+    DealStatus,
+    FollowUp,
+    FollowUpSource,
+    MergeLink,
+    Method,
+    NextAction,
+    Role,
+    StageChange,
+    User,
+    UserStatus,
+)
+from storage.models import (
+    AlertRow,
+    AssignmentRow,
+    AuditRow,
+    ContactRow,
+    CustomerRow,
+    DealRow,
+    FollowUpRow,
+    MergeLinkRow,
+    StageChangeRow,
+    UserRow,
+)
+
+
+def _copy(src: Any, dst: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        setattr(dst, name, getattr(src, name))
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- users
+def user_from_row(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        name=row.name,
+        roles=frozenset(Role(r) for r in row.roles or []),
+        team=row.team,
+        manager_id=row.manager_id,
+        regions=tuple(row.regions or ()),
+        products=tuple(row.products or ()),
+        capacity=row.capacity,
+        status=UserStatus(row.status),
+        leave_until=row.leave_until,
+        wecom_userid=row.wecom_userid,
+        dingtalk_staffid=row.dingtalk_staffid,
+    )
+
+
+class SqlUserRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def get(self, user_id: str) -> User | None:
+        row = self.s.get(UserRow, user_id)
+        return user_from_row(row) if row else None
+
+    def by_platform_id(self, channel: str, platform_id: str) -> User | None:
+        column = {"wecom": UserRow.wecom_userid, "dingtalk": UserRow.dingtalk_staffid}.get(channel, UserRow.id)
+        row = self.s.scalars(select(UserRow).where(column == platform_id)).first()
+        return user_from_row(row) if row else None
+
+    def find_by_name(self, name: str) -> list[User]:
+        rows = self.s.scalars(select(UserRow).where(or_(UserRow.name == name, UserRow.id == name))).all()
+        return [user_from_row(r) for r in rows]
+
+    def list(self, *, team: str | None = None, include_offboarded: bool = False) -> list[User]:
+        q = select(UserRow).order_by(UserRow.id)
+        if team is not None:
+            q = q.where(UserRow.team == team)
+        if not include_offboarded:
+            q = q.where(UserRow.status != UserStatus.OFFBOARDED.value)
+        return [user_from_row(r) for r in self.s.scalars(q)]
+
+    def save(self, user: User) -> None:
+        row = self.s.get(UserRow, user.id) or UserRow(id=user.id)
+        row.name = user.name
+        row.roles = sorted(r.value for r in user.roles)
+        row.team = user.team
+        row.manager_id = user.manager_id
+        row.regions = list(user.regions)
+        row.products = list(user.products)
+        row.capacity = user.capacity
+        row.status = user.status.value
+        row.leave_until = user.leave_until
+        row.wecom_userid = user.wecom_userid
+        row.dingtalk_staffid = user.dingtalk_staffid
+        self.s.add(row)
+        self.s.flush()
+
+
+# ---------------------------------------------------------------- customers
+_CUSTOMER_FIELDS = ("name", "name_key", "owner_id", "team", "region", "invalid_reason", "merged_into", "source",
+                    "created_by", "created_at", "updated_at")
+_CONTACT_FIELDS = ("customer_id", "name", "title", "phone", "phone_norm", "email", "created_at")
+
+
+def contact_from_row(row: ContactRow) -> Contact:
+    return Contact(id=row.id, customer_id=row.customer_id, name=row.name, phone=row.phone,
+                   phone_norm=row.phone_norm, email=row.email, title=row.title, created_at=row.created_at)
+
+
+class SqlCustomerRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def _entity(self, row: CustomerRow, contacts: list[ContactRow] | None = None) -> Customer:
+        if contacts is None:
+            contacts = list(self.s.scalars(
+                select(ContactRow).where(ContactRow.customer_id == row.id).order_by(ContactRow.id)))
+        customer = Customer(id=row.id, name=row.name, name_key=row.name_key, owner_id=row.owner_id,
+                            status=CustomerStatus(row.status))
+        _copy(row, customer, _CUSTOMER_FIELDS)
+        customer.contacts = [contact_from_row(c) for c in contacts]
+        return customer
+
+    def get(self, customer_id: int) -> Customer | None:
+        row = self.s.get(CustomerRow, customer_id)
+        return self._entity(row) if row else None
+
+    def add(self, customer: Customer) -> Customer:
+        row = CustomerRow(status=customer.status.value)
+        _copy(customer, row, _CUSTOMER_FIELDS)
+        self.s.add(row)
+        self.s.flush()
+        customer.id = row.id
+        return customer
+
+    def update(self, customer: Customer) -> None:
+        row = self.s.get(CustomerRow, customer.id)
+        if row is None:
+            raise LookupError(f"customer {customer.id} vanished")
+        _copy(customer, row, _CUSTOMER_FIELDS)
+        row.status = customer.status.value
+        self.s.flush()
+
+    def add_contact(self, contact: Contact) -> Contact:
+        row = ContactRow()
+        _copy(contact, row, _CONTACT_FIELDS)
+        self.s.add(row)
+        self.s.flush()
+        contact.id = row.id
+        return contact
+
+    def update_contact(self, contact: Contact) -> None:
+        row = self.s.get(ContactRow, contact.id)
+        if row is None:
+            raise LookupError(f"contact {contact.id} vanished")
+        _copy(contact, row, _CONTACT_FIELDS)
+        self.s.flush()
+
+    def _many(self, ids: list[int]) -> list[Customer]:
+        if not ids:
+            return []
+        rows = self.s.scalars(select(CustomerRow).where(CustomerRow.id.in_(ids)).order_by(CustomerRow.id)).all()
+        contacts: dict[int, list[ContactRow]] = {}
+        for c in self.s.scalars(select(ContactRow).where(ContactRow.customer_id.in_(ids)).order_by(ContactRow.id)):
+            contacts.setdefault(c.customer_id, []).append(c)
+        return [self._entity(r, contacts.get(r.id, [])) for r in rows]
+
+    def by_phone(self, phone_norm: str) -> list[Customer]:
+        ids = self.s.scalars(select(ContactRow.customer_id).where(ContactRow.phone_norm == phone_norm)).all()
+        return self._many(sorted(set(ids)))
+
+    def by_name_key(self, name_key: str) -> list[Customer]:
+        ids = self.s.scalars(select(CustomerRow.id).where(CustomerRow.name_key == name_key)).all()
+        return self._many(list(ids))
+
+    def search(self, keyword: str, *, limit: int = 20) -> list[Customer]:
+        pattern = f"%{_like_escape(keyword)}%"
+        by_customer = select(CustomerRow.id).where(
+            or_(CustomerRow.name.like(pattern, escape="\\"), CustomerRow.name_key.like(pattern, escape="\\")))
+        by_contact = select(ContactRow.customer_id).where(ContactRow.name.like(pattern, escape="\\"))
+        ids = set(self.s.scalars(by_customer.limit(limit)).all()) | set(self.s.scalars(by_contact.limit(limit)).all())
+        return self._many(sorted(ids))[:limit]
+
+    def count(self) -> int:
+        return int(self.s.scalar(select(func.count()).select_from(CustomerRow)) or 0)
+
+
+# ---------------------------------------------------------------- deals
+_DEAL_FIELDS = ("customer_id", "owner_id", "title", "stage", "amount", "products", "payment_terms", "competitor",
+                "lost_reason", "stage_entered_at", "last_followup_at", "next_followup_on", "created_at",
+                "updated_at")
+
+
+def deal_from_row(row: DealRow) -> Deal:
+    deal = Deal(id=row.id, customer_id=row.customer_id, owner_id=row.owner_id, title=row.title, stage=row.stage,
+                status=DealStatus(row.status), pain_points=list(row.pain_points or []))
+    _copy(row, deal, _DEAL_FIELDS)
+    return deal
+
+
+class SqlDealRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def get(self, deal_id: int) -> Deal | None:
+        row = self.s.get(DealRow, deal_id)
+        return deal_from_row(row) if row else None
+
+    def add(self, deal: Deal) -> Deal:
+        row = DealRow(status=deal.status.value, pain_points=list(deal.pain_points))
+        _copy(deal, row, _DEAL_FIELDS)
+        self.s.add(row)
+        self.s.flush()
+        deal.id = row.id
+        return deal
+
+    def update(self, deal: Deal) -> None:
+        row = self.s.get(DealRow, deal.id)
+        if row is None:
+            raise LookupError(f"deal {deal.id} vanished")
+        _copy(deal, row, _DEAL_FIELDS)
+        row.status = deal.status.value
+        row.pain_points = list(deal.pain_points)
+        self.s.flush()
+
+    def for_customer(self, customer_id: int, *, open_only: bool = False) -> list[Deal]:
+        q = select(DealRow).where(DealRow.customer_id == customer_id).order_by(DealRow.id)
+        if open_only:
+            q = q.where(DealRow.status == DealStatus.OPEN.value)
+        return [deal_from_row(r) for r in self.s.scalars(q)]
+
+
+# ---------------------------------------------------------------- follow-ups
+_FOLLOWUP_FIELDS = ("customer_id", "deal_id", "contact_id", "user_id", "occurred_at", "next_followup_on",
+                    "stage_hint", "amount", "raw_text", "call_id", "effective", "created_at")
+
+
+def followup_from_row(row: FollowUpRow) -> FollowUp:
+    f = FollowUp(
+        id=row.id, customer_id=row.customer_id, user_id=row.user_id, occurred_at=row.occurred_at,
+        method=Method(row.method) if row.method else None, source=FollowUpSource(row.source),
+        conclusion=Conclusion(row.conclusion) if row.conclusion else None,
+        next_action=NextAction(row.next_action) if row.next_action else None,
+        pain_points=list(row.pain_points or []), extracted=dict(row.extracted or {}),
+    )
+    _copy(row, f, _FOLLOWUP_FIELDS)
+    return f
+
+
+class SqlFollowUpRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, followup: FollowUp) -> FollowUp:
+        row = FollowUpRow(
+            method=followup.method.value if followup.method else None,
+            source=followup.source.value,
+            conclusion=followup.conclusion.value if followup.conclusion else None,
+            next_action=followup.next_action.value if followup.next_action else None,
+            pain_points=list(followup.pain_points),
+            extracted=dict(followup.extracted),
+        )
+        _copy(followup, row, _FOLLOWUP_FIELDS)
+        self.s.add(row)
+        self.s.flush()
+        followup.id = row.id
+        return followup
+
+    def by_call_id(self, call_id: str) -> FollowUp | None:
+        row = self.s.scalars(select(FollowUpRow).where(FollowUpRow.call_id == call_id)).first()
+        return followup_from_row(row) if row else None
+
+    def for_customer(self, customer_id: int, *, limit: int = 20) -> list[FollowUp]:
+        q = (select(FollowUpRow).where(FollowUpRow.customer_id == customer_id)
+             .order_by(FollowUpRow.occurred_at.desc(), FollowUpRow.id.desc()).limit(limit))
+        return [followup_from_row(r) for r in self.s.scalars(q)]
+
+    def for_deal(self, deal_id: int, *, limit: int = 20) -> list[FollowUp]:
+        q = (select(FollowUpRow).where(FollowUpRow.deal_id == deal_id)
+             .order_by(FollowUpRow.occurred_at.desc(), FollowUpRow.id.desc()).limit(limit))
+        return [followup_from_row(r) for r in self.s.scalars(q)]
+
+
+# ---------------------------------------------------------------- histories (append-only)
+class SqlHistoryRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add_stage_change(self, change: StageChange) -> StageChange:
+        row = StageChangeRow(deal_id=change.deal_id, from_stage=change.from_stage, to_stage=change.to_stage,
+                             kind=change.kind, actor_id=change.actor_id, at=change.at, reason=change.reason)
+        self.s.add(row)
+        self.s.flush()
+        change.id = row.id
+        return change
+
+    def stage_changes(self, deal_id: int) -> list[StageChange]:
+        rows = self.s.scalars(select(StageChangeRow).where(StageChangeRow.deal_id == deal_id)
+                              .order_by(StageChangeRow.id))
+        return [StageChange(r.id, r.deal_id, r.from_stage, r.to_stage, r.kind, r.actor_id, r.at, r.reason)
+                for r in rows]
+
+    def add_assignment(self, assignment: Assignment) -> Assignment:
+        row = AssignmentRow(subject_type=assignment.subject_type, subject_id=assignment.subject_id,
+                            from_user=assignment.from_user, to_user=assignment.to_user,
+                            actor_id=assignment.actor_id, reason=assignment.reason, at=assignment.at)
+        self.s.add(row)
+        self.s.flush()
+        assignment.id = row.id
+        return assignment
+
+    def assignments(self, subject_type: str, subject_id: int) -> list[Assignment]:
+        rows = self.s.scalars(select(AssignmentRow).where(AssignmentRow.subject_type == subject_type,
+                                                          AssignmentRow.subject_id == subject_id)
+                              .order_by(AssignmentRow.id))
+        return [Assignment(r.id, r.subject_type, r.subject_id, r.from_user, r.to_user, r.actor_id, r.reason, r.at)
+                for r in rows]
+
+    def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        row = AuditRow(at=entry.at, actor_id=entry.actor_id, action=entry.action, subject_type=entry.subject_type,
+                       subject_id=entry.subject_id, before=entry.before, after=entry.after)
+        self.s.add(row)
+        self.s.flush()
+        entry.id = row.id
+        return entry
+
+    def audit(self, *, subject_type: str | None = None, subject_id: str | None = None,
+              actor_id: str | None = None, since: datetime | None = None, limit: int = 200) -> list[AuditEntry]:
+        q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if subject_type:
+            q = q.where(AuditRow.subject_type == subject_type)
+        if subject_id:
+            q = q.where(AuditRow.subject_id == subject_id)
+        if actor_id:
+            q = q.where(AuditRow.actor_id == actor_id)
+        if since:
+            q = q.where(AuditRow.at >= since)
+        return [AuditEntry(r.id, r.at, r.actor_id, r.action, r.subject_type, r.subject_id, r.before, r.after)
+                for r in self.s.scalars(q)]
+
+
+class SqlMergeRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    @staticmethod
+    def _entity(r: MergeLinkRow) -> MergeLink:
+        return MergeLink(r.id, r.winner_id, r.loser_id, r.actor_id, r.at, r.reason, dict(r.moved or {}),
+                         r.undone_at, r.undone_by)
+
+    def add(self, link: MergeLink) -> MergeLink:
+        row = MergeLinkRow(winner_id=link.winner_id, loser_id=link.loser_id, actor_id=link.actor_id, at=link.at,
+                           reason=link.reason, moved=link.moved)
+        self.s.add(row)
+        self.s.flush()
+        link.id = row.id
+        return link
+
+    def get(self, link_id: int) -> MergeLink | None:
+        row = self.s.get(MergeLinkRow, link_id)
+        return self._entity(row) if row else None
+
+    def latest_for_loser(self, loser_id: int) -> MergeLink | None:
+        row = self.s.scalars(select(MergeLinkRow).where(MergeLinkRow.loser_id == loser_id)
+                             .order_by(MergeLinkRow.id.desc())).first()
+        return self._entity(row) if row else None
+
+    def mark_undone(self, link: MergeLink) -> None:
+        row = self.s.get(MergeLinkRow, link.id)
+        if row is None:
+            raise LookupError(f"merge link {link.id} vanished")
+        row.undone_at, row.undone_by = link.undone_at, link.undone_by
+        self.s.flush()
+
+
+# ---------------------------------------------------------------- alerts (the exactly-once ledger)
+_ALERT_FIELDS = ("rule", "subject_type", "subject_id", "level", "window", "recipient_id", "created_at", "state",
+                 "acted_by", "acted_at", "action", "due_at")
+
+
+def alert_from_row(r: AlertRow) -> Alert:
+    alert = Alert(None, r.rule, r.subject_type, r.subject_id, r.level, r.window, r.recipient_id, r.created_at)
+    _copy(r, alert, _ALERT_FIELDS)
+    alert.id = r.id
+    return alert
+
+
+class SqlAlertRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add_if_absent(self, alert: Alert) -> Alert | None:
+        values = {name: getattr(alert, name) for name in _ALERT_FIELDS}
+        dialect = self.s.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(AlertRow).values(**values).on_conflict_do_nothing(
+            index_elements=["rule", "subject_type", "subject_id", "level", "window"]
+        ).returning(AlertRow.id)
+        new_id = self.s.execute(stmt).scalar()
+        if new_id is None:
+            return None
+        alert.id = int(new_id)
+        return alert
+
+    def get(self, alert_id: int) -> Alert | None:
+        row = self.s.get(AlertRow, alert_id)
+        return alert_from_row(row) if row else None
+
+    def update(self, alert: Alert) -> None:
+        row = self.s.get(AlertRow, alert.id)
+        if row is None:
+            raise LookupError(f"alert {alert.id} vanished")
+        _copy(alert, row, _ALERT_FIELDS)
+        self.s.flush()
+
+    def open_for_subject(self, subject_type: str, subject_id: int) -> list[Alert]:
+        rows = self.s.scalars(select(AlertRow).where(AlertRow.subject_type == subject_type,
+                                                     AlertRow.subject_id == subject_id,
+                                                     AlertRow.state == "open"))
+        return [alert_from_row(r) for r in rows]

@@ -1,0 +1,62 @@
+"""The SQLAlchemy unit of work: one Session, one transaction, committed once by the caller."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
+from storage.repositories import (
+    SqlAlertRepository,
+    SqlCustomerRepository,
+    SqlDealRepository,
+    SqlFollowUpRepository,
+    SqlHistoryRepository,
+    SqlMergeRepository,
+    SqlUserRepository,
+)
+
+
+class SqlUnitOfWork:
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.session = self._factory()
+        s = self.session
+        self.users = SqlUserRepository(s)
+        self.customers = SqlCustomerRepository(s)
+        self.deals = SqlDealRepository(s)
+        self.followups = SqlFollowUpRepository(s)
+        self.history = SqlHistoryRepository(s)
+        self.merges = SqlMergeRepository(s)
+        self.alerts = SqlAlertRepository(s)
+        self.inbox = SqlInbox(s)
+        self.outbox = SqlOutbox(s)
+        self.cards = SqlCards(s)
+        self.dialogs = SqlDialogs(s)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # anything not committed explicitly is rolled back: no half-written change survives an error
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+class UnitOfWorkFactory:
+    """Creates units of work on one engine; the one object the app passes around for storage."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions)
