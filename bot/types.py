@@ -16,12 +16,17 @@ MessageKind = Literal["text", "voice", "image", "file", "unknown"]
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A file or image a user sent; `path` is a local file the adapter already saved."""
+    """A file or image a user sent; `path` is a local file the adapter already saved.
+
+    When the platform only hands over a media id (WeCom MediaId), the adapter leaves `path` empty and
+    sets `media_ref`; the work task asks the channel to download it (WeComSender.fetch_attachment).
+    """
 
     filename: str
     path: str
     content_type: str = "application/octet-stream"
     size: int = 0
+    media_ref: str | None = None  # platform media id, when `path` is not filled yet
 
 
 @dataclass(frozen=True, slots=True)

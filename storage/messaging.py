@@ -77,6 +77,11 @@ class SqlOutbox:
         return [OutgoingMessage(r.id, r.channel, r.user_id, r.recipient, r.kind, r.body, r.card_id, r.attempts)
                 for r in rows]
 
+    def lease(self, ids: list[int], until: datetime) -> None:
+        """Hide claimed rows from other drainers while they are being sent (a crash just delays them)."""
+        if ids:
+            self.s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(next_attempt_at=until))
+
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
                        .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None))

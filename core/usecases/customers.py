@@ -82,11 +82,13 @@ def create_customer(
     dedup: DuplicateCheck,
     pipeline: Pipeline,
     force_new: bool = False,
+    link_to: Customer | None = None,
 ) -> CreateCustomerResult:
     """Create a customer with its contact, unless the duplicate check links it to an existing one.
 
     A decision of "ask" is returned without writing anything, so the caller can show the
-    evidence and let the user choose (`force_new=True` after the user said it is new).
+    evidence and let the user choose (`force_new=True` after the user said it is new,
+    `link_to` after they picked the existing customer).
     """
     company = require_name(data.company, "公司名称")
     contact_name = require_name(data.contact_name, "联系人姓名") if data.contact_name else None
@@ -95,7 +97,12 @@ def create_customer(
     if email and ("@" not in email or len(email) > 200):
         raise InvalidInput(f"「{data.email}」不像是有效的邮箱地址。")
 
-    decision = DuplicateDecision("new") if force_new else dedup.decide(uow, data, phone_norm)
+    if force_new:
+        decision = DuplicateDecision("new")
+    elif link_to is not None:  # the user confirmed the match on the "是否关联到 X？" card
+        decision = DuplicateDecision("link", link_to, 100.0, ["销售确认关联"])
+    else:
+        decision = dedup.decide(uow, data, phone_norm)
     if decision.kind == "ask":
         return CreateCustomerResult(customer=decision.customer, contact=None, created=False,  # type: ignore[arg-type]
                                     decision=decision)

@@ -187,7 +187,9 @@ class DingTalkClient:
 
     # -- Stream ticket ------------------------------------------------------------------------------
 
-    async def open_stream_connection(self, subscriptions: Sequence[dict[str, str]], local_ip: str = "") -> StreamTicket:
+    async def open_stream_connection(
+        self, subscriptions: Sequence[dict[str, str]], local_ip: str = ""
+    ) -> StreamTicket:
         """POST gateway/connections/open: a one-use ticket (valid 90 s) for the Stream websocket."""
         payload = await self._request(
             "POST",
@@ -211,7 +213,9 @@ class DingTalkClient:
 
     # -- robot messages -------------------------------------------------------------------------------
 
-    async def batch_send(self, user_ids: Sequence[str], msg_key: str, msg_param: dict[str, Any]) -> BatchSendReport:
+    async def batch_send(
+        self, user_ids: Sequence[str], msg_key: str, msg_param: dict[str, Any]
+    ) -> BatchSendReport:
         """One-to-one robot messages to any number of staff, 20 userIds per call."""
         ids = list(dict.fromkeys(u for u in user_ids if u))
         report = BatchSendReport()
@@ -300,7 +304,9 @@ class DingTalkClient:
             async with self._http().get(url) as resp:
                 if resp.status >= 400:
                     raise DingTalkAPIError(
-                        f"file download -> HTTP {resp.status}", retryable=resp.status >= 500, status=resp.status
+                        f"file download -> HTTP {resp.status}",
+                        retryable=resp.status >= 500,
+                        status=resp.status,
                     )
                 with tmp.open("wb") as fh:
                     async for chunk in resp.content.iter_chunked(64 * 1024):

@@ -61,7 +61,9 @@ class DingTalkSettings(BaseModel):
 
 
 def _env_section(environ: dict[str, str]) -> dict[str, Any]:
-    return {key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)}
+    return {
+        key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)
+    }
 
 
 def load_dingtalk_settings(
@@ -73,7 +75,9 @@ def load_dingtalk_settings(
     at all is fine (everything may come from the environment).
     """
     env = dict(os.environ if environ is None else environ)
-    path = Path(config_path) if config_path else Path(env["CRMBOT_CONFIG"]) if env.get("CRMBOT_CONFIG") else None
+    path = (
+        Path(config_path) if config_path else Path(env["CRMBOT_CONFIG"]) if env.get("CRMBOT_CONFIG") else None
+    )
     if path is None and Path("crmbot.toml").exists():
         path = Path("crmbot.toml")
     section: dict[str, Any] = {}

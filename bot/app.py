@@ -1,0 +1,158 @@
+"""The one wiring point: settings in, services and the aiohttp app out. Tests call it too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.clock import SystemClock
+from bot.dispatch import AsyncDispatcher
+from bot.handlers import build_root_router
+from bot.outbox import drain_once
+from bot.services import Services
+from bot.settings import Settings
+from bot.types import ChannelSender
+from core.pipeline import Pipeline
+from core.ports import Clock
+from core.usecases.customers import ExactDuplicateCheck
+from storage.db import create_db_engine, upgrade
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+def _parser_factory(services_calendar: Any) -> Any:
+    def load() -> Any:
+        from bot.nlp.parser import Parser
+
+        return Parser(calendar=services_calendar)
+
+    return load
+
+
+def build_calendar(settings: Settings) -> Any:
+    try:
+        from bot.workcal import build_work_calendar
+    except ImportError:
+        return None
+    return build_work_calendar(settings.calendar)
+
+
+def build_dedup(settings: Settings) -> Any:
+    try:
+        from bot.dedup_check import build_duplicate_check
+    except ImportError:
+        return ExactDuplicateCheck()
+    return build_duplicate_check(settings.dedup)
+
+
+def build_services(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Services:
+    engine = create_db_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    calendar = build_calendar(settings)
+    services = Services(
+        settings=settings,
+        clock=clock or SystemClock(),
+        uow_factory=UnitOfWorkFactory(engine),
+        router=build_root_router(),
+        pipeline=Pipeline(),
+        dedup=build_dedup(settings),
+        tz=ZoneInfo(settings.timezone),
+        calendar=calendar,
+    )
+    services.parser_factory = _parser_factory(calendar)
+    return services
+
+
+class BotApp:
+    """The running bot: services, channel senders, the dispatcher and background loops."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.senders: dict[str, ChannelSender] = {}
+        self.dispatcher = AsyncDispatcher(services, on_done=self.kick)
+        self.web = web.Application(client_max_size=2 * 1024 * 1024)
+        self.web["bot"] = self
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self.web.router.add_get("/healthz", self._healthz)
+        self.web.on_startup.append(self._start)
+        self.web.on_cleanup.append(self._stop)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "channels": sorted(self.senders)})
+
+    async def _start(self, app: web.Application) -> None:
+        if self.services.parser_factory is not None:
+            await asyncio.to_thread(lambda: self.services.parser)  # load jieba once, before traffic
+        self._loops.append(asyncio.create_task(self._outbox_loop()))
+
+    async def _stop(self, app: web.Application) -> None:
+        await self.dispatcher.drain()
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.dispatcher.close()
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            try:
+                if self.senders:
+                    sent = await drain_once(self.services, self.senders)
+                    if sent:
+                        continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox drain failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, services: Services | None = None) -> BotApp:
+    services = services or build_services(settings, clock=clock)
+    bot = BotApp(services)
+    if settings.wecom.enabled:
+        from bot.channels.wecom import setup_wecom
+
+        bot.senders["wecom"] = setup_wecom(bot.web, settings.wecom, bot.dispatcher)
+    if settings.dingtalk.enabled:
+        from bot.channels.dingtalk import setup_dingtalk
+
+        bot.senders["dingtalk"] = setup_dingtalk(bot.web, settings.dingtalk, bot.dispatcher)
+    for extra in _extra_setups():
+        extra(bot)
+    return bot
+
+
+def _extra_setups() -> list[Any]:
+    """Feature modules that add routes or loops (call-log API, reminder scheduler)."""
+    setups = []
+    for name in ("bot.api", "bot.reminders.scheduler"):
+        try:
+            module = __import__(name, fromlist=["setup"])
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        setups.append(module.setup)
+    return setups
+
+
+def data_path(settings: Settings, *parts: str) -> Path:
+    path = settings.data_dir.joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

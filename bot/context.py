@@ -1,0 +1,114 @@
+"""What a handler gets: the sender, the transaction, the time, the services, and ways to answer.
+
+Everything a handler says is written to the outbox inside the handler's transaction, so a
+reply goes out if and only if the change it reports was committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.cards import card_to_dict
+from bot.types import Card, CardAction, IncomingMessage
+from core.model import User
+from storage.messaging import Dialog
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from storage.uow import SqlUnitOfWork
+
+
+def new_card_id() -> str:
+    return "c" + secrets.token_hex(8)
+
+
+@dataclass
+class Context:
+    services: Services
+    uow: SqlUnitOfWork
+    user: User
+    event: IncomingMessage | CardAction
+    now: datetime
+    card_id: str | None = None  # the card that was pressed, for CardAction events
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.services.tz
+
+    @property
+    def local_now(self) -> datetime:
+        return self.now.astimezone(self.tz)
+
+    @property
+    def channel(self) -> str:
+        return self.event.channel
+
+    # ------------------------------------------------------------ answering the sender
+    def reply(self, text: str) -> None:
+        self._out(self.user, self.channel, self.event.sender_platform_id, "text", {"text": text})
+
+    def reply_card(self, card: Card) -> str:
+        return self._card(self.user, self.channel, self.event.sender_platform_id, card)
+
+    def close_card(self, card: Card, action: str) -> bool:
+        """Mark the pressed card handled (its buttons work once) and show what was done on it.
+
+        False when another press got there first; the caller then changes nothing.
+        """
+        if self.card_id is None:
+            self.reply_card(card)
+            return True
+        if not self.uow.cards.claim(self.card_id, self.user.id, action, self.now):
+            return False
+        self.update_pressed_card(card)
+        return True
+
+    def update_pressed_card(self, card: Card) -> None:
+        """Show on the pressed card what was done (in place where the platform allows)."""
+        if self.card_id is None:
+            self.reply_card(card)
+            return
+        row = self.uow.cards.get(self.card_id)
+        body = {"card": card_to_dict(card), "ref": row.ref if row else None,
+                "response_code": getattr(self.event, "response_code", None) or (row.response_code if row else None)}
+        self._out(self.user, self.channel, self.event.sender_platform_id, "card_update", body, card_id=self.card_id)
+
+    # ------------------------------------------------------------ notifying other people
+    def notify(self, user: User, message: str | Card) -> None:
+        channel, recipient = self.services.route_for(user)
+        if isinstance(message, Card):
+            self._card(user, channel, recipient, message)
+        else:
+            self._out(user, channel, recipient, "text", {"text": message})
+
+    # ------------------------------------------------------------ dialogs
+    def ask(self, kind: str, step: str, question: str | Card, data: dict[str, Any] | None = None) -> None:
+        minutes = self.services.settings.dialog_timeout_minutes
+        self.uow.dialogs.put(Dialog(self.user.id, kind, step, data or {}, self.channel,
+                                    self.now + timedelta(minutes=minutes)), self.now)
+        if isinstance(question, Card):
+            self.reply_card(question)
+        else:
+            self.reply(question)
+
+    def end_dialog(self) -> None:
+        self.uow.dialogs.clear(self.user.id)
+
+    # ------------------------------------------------------------ internals
+    def _card(self, user: User, channel: str, recipient: str, card: Card) -> str:
+        card_id = new_card_id()
+        body = card_to_dict(card)
+        self.uow.cards.add(card_id=card_id, channel=channel, user_id=user.id, body=body, now=self.now)
+        self._out(user, channel, recipient, "card", {"card": body}, card_id=card_id)
+        return card_id
+
+    def _out(self, user: User, channel: str, recipient: str, kind: str, body: dict[str, Any],
+             card_id: str | None = None) -> None:
+        self.uow.outbox.add(channel=channel, user_id=user.id, recipient=recipient, kind=kind, body=body,
+                            now=self.now, card_id=card_id)
+        self.sent.append({"to": user.id, "kind": kind, **body})

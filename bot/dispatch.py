@@ -1,0 +1,51 @@
+"""Ack first, work later: inbound events go to the inbox, then run in tracked tasks off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from bot.runtime import handle_event, record_inbound
+from bot.services import Services
+from bot.types import CardAction, IncomingMessage
+
+log = logging.getLogger(__name__)
+
+
+class AsyncDispatcher:
+    """Implements `bot.types.Dispatcher` for the channel adapters."""
+
+    def __init__(self, services: Services, *, workers: int = 4, on_done: Callable[[], None] | None = None) -> None:
+        self.services = services
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmbot-db")
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.on_done = on_done
+
+    async def accept(self, event: IncomingMessage | CardAction) -> bool:
+        loop = asyncio.get_running_loop()
+        inbox_id = await loop.run_in_executor(self.executor, record_inbound, self.services, event)
+        if inbox_id is None:
+            return False  # a platform retry of something we already have
+        task = asyncio.create_task(self._work(event, inbox_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def _work(self, event: IncomingMessage | CardAction, inbox_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, handle_event, self.services, event, inbox_id)
+        except Exception:
+            log.exception("processing inbox row %s failed", inbox_id)
+        if self.on_done is not None:
+            self.on_done()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the work in flight (graceful shutdown, tests)."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)

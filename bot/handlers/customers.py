@@ -1,0 +1,166 @@
+"""Customer commands: /新客户, /客户, /无效, and the "是否关联到 X？" duplicate card."""
+
+from __future__ import annotations
+
+from bot.actions import ActionId, action
+from bot.context import Context
+from bot.handlers.common import fmt_amount, fmt_date, fmt_time, mask_phone
+from bot.router import Router, split_args
+from bot.types import Button, Card
+from core.errors import InvalidInput
+from core.model import Customer, CustomerStatus
+from core.usecases.customers import (
+    CreateCustomerResult,
+    NewCustomer,
+    create_customer,
+    lookup_customer,
+    mark_customer_invalid,
+)
+
+router = Router("customers")
+
+NEW_USAGE = "/新客户 公司 [联系人] [电话]"
+NEW_EXAMPLE = "例如：/新客户 恒康医疗 张伟 13812345678"
+
+
+@router.command("新客户", usage=NEW_USAGE, help="新建客户（自动查重）")
+def new_customer(ctx: Context, args: str) -> None:
+    parts = split_args(args)
+    if not parts:
+        raise InvalidInput("请告诉我公司名称。", hint=NEW_EXAMPLE)
+    if len(parts) > 3:
+        # a phone typed with spaces ("138 1234 5678") arrives as several parts: join the digits back
+        head, tail = parts[:2], parts[2:]
+        if all(p.replace("-", "").replace("+", "").isdigit() for p in tail):
+            parts = [*head, "".join(tail)]
+        else:
+            raise InvalidInput("参数太多了。", hint=NEW_EXAMPLE)
+    company = parts[0]
+    contact = parts[1] if len(parts) > 1 else None
+    phone = parts[2] if len(parts) > 2 else None
+    if contact and phone is None and any(ch.isdigit() for ch in contact) and len(contact) >= 7:
+        contact, phone = None, contact
+    data = NewCustomer(company=company, contact_name=contact, phone=phone, source="command")
+    result = create_customer(ctx.uow, ctx.user, data, ctx.now, dedup=ctx.services.dedup,
+                             pipeline=ctx.services.pipeline)
+    answer_created(ctx, result, data)
+
+
+def answer_created(ctx: Context, result: CreateCustomerResult, data: NewCustomer) -> None:
+    decision = result.decision
+    if decision.kind == "ask" and decision.customer is not None:
+        existing = decision.customer
+        ctx.ask("newcustomer", "confirm", Card(
+            title=f"是否关联到「{existing.name}」？",
+            description="系统发现一个很像的已有客户：",
+            fields=(("已有客户", existing.name), ("相似度", f"{decision.score:.0f}%"),
+                    ("依据", "，".join(decision.evidence) or "—")),
+            buttons=(Button("关联到已有客户", action("customer", "link", existing.id), "primary"),
+                     Button("新建客户", action("customer", "new"))),
+        ), data={"company": data.company, "contact_name": data.contact_name, "phone": data.phone,
+                 "email": data.email, "source": data.source})
+        return
+    customer = result.customer
+    if result.created:
+        ctx.reply_card(customer_card(ctx, customer, title="客户已建档"))
+    else:
+        evidence = "，".join(decision.evidence) or "匹配到已有客户"
+        ctx.reply_card(customer_card(ctx, customer, title="已关联到已有客户",
+                                     footer=f"没有新建重复客户（{evidence}）。"))
+
+
+@router.action("customer:link")
+def link_to_existing(ctx: Context, act: ActionId) -> None:
+    customer_id = act.int_arg(0)
+    dialog = ctx.uow.dialogs.get(ctx.user.id)
+    if dialog is None or dialog.kind != "newcustomer":
+        ctx.reply("这个问题已经结束了，无需再操作。")
+        return
+    data = _data(dialog.data)
+    customer = ctx.uow.customers.get(customer_id)
+    if customer is None or customer.status != CustomerStatus.ACTIVE:
+        ctx.reply("这个客户已不存在或已失效，请重新新建。")
+        return
+    result = create_customer(ctx.uow, ctx.user, data, ctx.now, dedup=ctx.services.dedup,
+                             pipeline=ctx.services.pipeline, link_to=customer)
+    ctx.end_dialog()
+    if ctx.close_card(customer_card(ctx, result.customer, title="已关联到已有客户"), "customer:link"):
+        return
+    ctx.uow.rollback()
+    ctx.reply("这张卡片已处理过了。")
+
+
+@router.action("customer:new")
+def create_anyway(ctx: Context, act: ActionId) -> None:
+    dialog = ctx.uow.dialogs.get(ctx.user.id)
+    if dialog is None or dialog.kind != "newcustomer":
+        ctx.reply("这个问题已经结束了，无需再操作。")
+        return
+    result = create_customer(ctx.uow, ctx.user, _data(dialog.data), ctx.now, dedup=ctx.services.dedup,
+                             pipeline=ctx.services.pipeline, force_new=True)
+    ctx.end_dialog()
+    if not ctx.close_card(customer_card(ctx, result.customer, title="客户已建档"), "customer:new"):
+        ctx.uow.rollback()
+        ctx.reply("这张卡片已处理过了。")
+
+
+def _data(raw: dict[str, object]) -> NewCustomer:
+    return NewCustomer(company=str(raw["company"]), contact_name=raw.get("contact_name") or None,  # type: ignore[arg-type]
+                       phone=raw.get("phone") or None, email=raw.get("email") or None,  # type: ignore[arg-type]
+                       source=str(raw.get("source") or "chat"))
+
+
+def customer_card(ctx: Context, customer: Customer, *, title: str, footer: str = "") -> Card:
+    owner = ctx.uow.users.get(customer.owner_id) if customer.owner_id else None
+    contacts = "；".join(
+        f"{c.name or '（未留名）'} {_phone_for(ctx, customer, c.phone_norm)}".strip() for c in customer.contacts
+    ) or "—"
+    deals = ctx.uow.deals.for_customer(customer.id or 0, open_only=True)
+    fields: list[tuple[str, str]] = [("客户", customer.name), ("联系人", contacts),
+                                     ("负责人", owner.name if owner else "公海（未分配）")]
+    for deal in deals[:3]:
+        fields.append(("商机", f"{deal.title} · {ctx.services.pipeline.name(deal.stage)}"
+                               f" · 下次跟进 {fmt_date(deal.next_followup_on)}"))
+    if customer.status != CustomerStatus.ACTIVE:
+        fields.append(("状态", "已标记无效：" + (customer.invalid_reason or "") if customer.status ==
+                       CustomerStatus.INVALID else "已合并"))
+    return Card(title=title, fields=tuple(fields), footer=footer)
+
+
+def _phone_for(ctx: Context, customer: Customer, phone: str | None) -> str:
+    if not phone:
+        return ""
+    from core.permissions import EVERYTHING
+
+    if customer.owner_id in (None, ctx.user.id) or ctx.user.has(*EVERYTHING) or (
+            ctx.user.has("manager") and customer.team == ctx.user.team):  # type: ignore[arg-type]
+        return phone
+    return mask_phone(phone)
+
+
+@router.command("客户", usage="/客户 关键字", help="查找客户（名称、联系人或电话）", aliases=("查客户",))
+def find_customer(ctx: Context, args: str) -> None:
+    if not args.strip():
+        raise InvalidInput("请告诉我要查找的客户。", hint="例如：/客户 恒康")
+    views = lookup_customer(ctx.uow, ctx.user, args)
+    for view in views:
+        card = customer_card(ctx, view.customer, title=view.customer.name)
+        recent = [f"{fmt_time(f.occurred_at, ctx.tz)} {f.raw_text[:30]}" for f in view.recent]
+        if recent:
+            card = Card(title=card.title, fields=(*card.fields, ("最近跟进", "；".join(recent))))
+        amounts = [d.amount for d in view.deals if d.amount]
+        if amounts:
+            card = Card(title=card.title, fields=(*card.fields, ("金额", fmt_amount(sum(amounts)))))
+        ctx.reply_card(card)
+
+
+INVALID_EXAMPLE = "例如：/无效 恒康医疗 重复录入"
+
+
+@router.command("无效", usage="/无效 客户 原因", help="把客户标记为无效（不会删除）", aliases=("删除",))
+def mark_invalid(ctx: Context, args: str) -> None:
+    parts = split_args(args)
+    if len(parts) < 2:
+        raise InvalidInput("请告诉我客户和原因。crmbot 不删除客户，只会标记为无效。", hint=INVALID_EXAMPLE)
+    customer = mark_customer_invalid(ctx.uow, ctx.user, parts[0], " ".join(parts[1:]), ctx.now)
+    ctx.reply(f"已将客户「{customer.name}」标记为无效（原因：{customer.invalid_reason}）。数据仍保留，可随时查询。")
