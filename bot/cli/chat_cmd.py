@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bot.cli.common import fail, guarded, services_from
-from bot.clock import FakeClock
+from bot.clock import FakeClock, SystemClock
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,7 +56,7 @@ def _run_script(args: argparse.Namespace) -> int:
         except UnicodeDecodeError:
             return fail(f"脚本文件 {path} 不是 UTF-8 编码。")
         base = path.parent
-    clock = FakeClock()
+    clock = FakeClock(SystemClock().now())  # `!now` in the script moves it
     services = _services(args, clock)
     try:
         run_script(services, clock, lines, stream_printer(sys.stdout), base_dir=base)  # type: ignore[arg-type]
