@@ -26,22 +26,22 @@ def normalize_phone(raw: str) -> str | None:
     text = fold_width(raw).strip().lower()
     text = text.removeprefix("tel:").strip()
     text = _SEPARATORS.sub("", text)
+    international = False
     if text.startswith("+"):
         text = text[1:]
         if text.startswith("86"):
-            text = text[2:]
+            text, international = text[2:], True
     elif text.startswith("0086"):
-        text = text[4:]
+        text, international = text[4:], True
     elif text.startswith("86") and len(text) == 13 and text[2] == "1":
-        text = text[2:]
+        text, international = text[2:], True
     if not text.isdigit():
         return None
     if len(text) == 11 and text[0] == "1" and text[1] in "3456789":
         return text
-    if text[0] != "0" and 9 <= len(text) + 1 <= 12 and len(text) >= 9:
-        # area code written without its trunk 0 after +86 (e.g. +86 571 8723 6610)
-        text = "0" + text
-    if text[0] == "0" and 10 <= len(text) <= 12:
+    if international and text[0] != "0":
+        text = "0" + text  # +86 571 … drops the trunk 0 of the area code; put it back
+    if text[0] == "0" and text[1] != "0" and 10 <= len(text) <= 12:
         return text
     return None
 

@@ -54,8 +54,9 @@ class _UnionFind:
 class _CompanyCluster:
     cities: set[str] = field(default_factory=set)
     industries: set[str] = field(default_factory=set)
+    rows: int = 0
 
-    def compatible(self, other: _CompanyCluster) -> bool:
+    def compatible(self, other: _CompanyCluster, weak: bool = False) -> bool:
         if len(self.cities | other.cities) > 1:
             return False
         return all(_industry_compatible(a, b) for a in self.industries for b in other.industries)
@@ -63,21 +64,27 @@ class _CompanyCluster:
     def absorb(self, other: _CompanyCluster) -> None:
         self.cities |= other.cities
         self.industries |= other.industries
+        self.rows += other.rows
 
 
 @dataclass(slots=True)
 class _ContactCluster:
     surnames: set[str] = field(default_factory=set)
     names: list[PersonName] = field(default_factory=list)  # distinct full names
+    mobiles: set[str] = field(default_factory=set)
 
-    def compatible(self, other: _ContactCluster) -> bool:
+    def compatible(self, other: _ContactCluster, weak: bool = False) -> bool:
         if len(self.surnames | other.surnames) > 1:
+            return False
+        if weak and self.mobiles and other.mobiles and self.mobiles.isdisjoint(other.mobiles):
+            # a link by name alone must not join two people who each gave a different mobile
             return False
         ok = (NameRelation.SAME, NameRelation.SIMILAR)
         return all(name_relation(a, b) in ok for a in self.names for b in other.names)
 
     def absorb(self, other: _ContactCluster) -> None:
         self.surnames |= other.surnames
+        self.mobiles |= other.mobiles
         keys = {n.full_key for n in self.names}
         self.names.extend(n for n in other.names if n.full_key not in keys)
 
@@ -131,10 +138,10 @@ class _Guarded:
             merged.absorb(self.attrs[r])  # type: ignore[arg-type]
         return True
 
-    def union(self, a: int, b: int, evidence: Evidence) -> bool:
+    def union(self, a: int, b: int, evidence: Evidence, weak: bool = False) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            if not self.attrs[ra].compatible(self.attrs[rb]):  # type: ignore[arg-type]
+            if not self.attrs[ra].compatible(self.attrs[rb], weak):  # type: ignore[arg-type]
                 return False
             if ra > rb:
                 ra, rb = rb, ra
@@ -173,6 +180,68 @@ def group_records(records: Sequence[NormalizedRecord], auto: float = 90.0) -> Ba
 # ---------------------------------------------------------------- companies
 
 
+# (name attribute, whether a merge needs a shared contact name as well): exact spellings are trusted
+# when the whole block agrees; spellings that only sound alike ("弘安"/"宏安") may be typos or may be
+# two firms, so they are merged only where the same person is seen under both.
+TYPO_MAJORITY = 3
+BLOCK_PASSES: tuple[tuple[str, bool], ...] = (
+    ("core", False), ("brand", False), ("core_key", True), ("brand_key", True),
+)
+
+
+def _merge_block(g: _Guarded, nodes: list[int], node_name: list[CompanyName], node_rows: list[list[int]],
+                 people: dict[int, set[str]], need_support: bool, auto: float) -> None:
+    roots = list(dict.fromkeys(g.find(n) for n in nodes))
+    if len(roots) < 2:
+        return
+    rep = {}
+    for n in nodes:  # the best-described node of each cluster speaks for it
+        r = g.find(n)
+        if r not in rep or (bool(node_name[n].city), len(node_rows[n])) > \
+                (bool(node_name[rep[r]].city), len(node_rows[rep[r]])):
+            rep[r] = n
+    if not need_support and g.can_join(roots):
+        anchor = max(roots, key=lambda r: (bool(node_name[rep[r]].city), len(node_rows[rep[r]])))
+        for r in roots:
+            ev = company_similarity(node_name[rep[anchor]], node_name[rep[r]])
+            if r != anchor and ev.score >= auto:
+                g.union(rep[anchor], rep[r], ev)
+        return
+    if len(roots) > 50:
+        return
+    # the same person's full name under both spellings: link, unless a city-less side is ambiguous
+    partners: dict[int, list[int]] = defaultdict(list)
+    why: dict[tuple[int, int], str] = {}
+    for i, a in enumerate(roots):
+        for b in roots[i + 1:]:
+            if not g.attrs[a].compatible(g.attrs[b]):
+                continue
+            na, nb = node_name[rep[a]], node_name[rep[b]]
+            small, large = sorted((g.attrs[a].rows, g.attrs[b].rows))
+            # in one city, a spelling seen once beside a well-attested one that sounds the same is a
+            # typo of it; without a city it could as well be another city's firm
+            typo = na.core != nb.core and na.city is not None and na.city == nb.city \
+                and small == 1 and large >= TYPO_MAJORITY
+            if typo or people.get(a, set()) & people.get(b, set()):
+                partners[a].append(b)
+                partners[b].append(a)
+                why[(min(a, b), max(a, b))] = "同城同音，少见写法" if typo else "联系人姓名相同"
+    for a, bs in partners.items():
+        for b in bs:
+            if a > b:
+                continue
+            if not (node_name[rep[a]].city or len(partners[a]) == 1):
+                continue
+            if not (node_name[rep[b]].city or len(partners[b]) == 1):
+                continue
+            ev = company_similarity(node_name[rep[a]], node_name[rep[b]])
+            if ev.score < auto:
+                continue
+            ra, rb = g.find(a), g.find(b)
+            if g.union(rep[a], rep[b], Evidence(ev.score, (*ev.reasons, why[(a, b)]))):
+                people[g.find(a)] = people.get(ra, set()) | people.get(rb, set())
+
+
 def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[list[int], list[Link | None]]:
     node_of_key: dict[tuple[str, str], int] = {}
     node_name: list[CompanyName] = []
@@ -180,7 +249,7 @@ def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[
     row_node: list[int] = []
     for i, rec in enumerate(records):
         c = rec.company
-        key = (c.core_key, c.city) if (c.city and not c.empty) else (c.core_key, f"#{i}")
+        key = (c.core, c.city) if (c.city and not c.empty) else (c.core, f"#{i}")
         node = node_of_key.get(key)  # type: ignore[arg-type]
         if node is None:
             node = node_of_key[key] = len(node_name)  # type: ignore[index]
@@ -191,7 +260,8 @@ def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[
 
     def make(n: int) -> _CompanyCluster:
         c = node_name[n]
-        return _CompanyCluster({c.city} if c.city else set(), {c.industry_key} if c.industry_key else set())
+        return _CompanyCluster({c.city} if c.city else set(), {c.industry_key} if c.industry_key else set(),
+                               len(node_rows[n]))
 
     g = _Guarded(len(node_name), make)
     for n, rows in enumerate(node_rows):
@@ -221,26 +291,21 @@ def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[
     for _, a, b, ev in edges:
         g.union(a, b, ev)
 
-    # 3. blocks of the same core, then of the same brand, merged only when wholly consistent
-    for attr in ("core_key", "brand_key"):
+    # 3. blocks of nodes with the same name, in decreasing order of certainty
+    people: dict[int, set[str]] = defaultdict(set)  # cluster root -> full names of its contacts
+    for n, rows in enumerate(node_rows):
+        for i in rows:
+            if records[i].name.is_full:
+                people[g.find(n)].add(records[i].name.full_key)
+    for attr, need_support in BLOCK_PASSES:
         blocks: dict[str, list[int]] = defaultdict(list)
         for n, c in enumerate(node_name):
             key = getattr(c, attr)
             if key:
                 blocks[key].append(n)
         for nodes in blocks.values():
-            if len(nodes) < 2 or len(nodes) > MAX_BLOCK:
-                continue
-            roots = list(dict.fromkeys(g.find(n) for n in nodes))
-            if len(roots) < 2 or not g.can_join(roots):
-                continue
-            anchor = max(nodes, key=lambda n: (bool(node_name[n].city), len(node_rows[n])))
-            for n in nodes:
-                if g.find(n) == g.find(anchor):
-                    continue
-                ev = company_similarity(node_name[anchor], node_name[n])
-                if ev.score >= auto:
-                    g.union(anchor, n, ev)
+            if 1 < len(nodes) <= MAX_BLOCK:
+                _merge_block(g, nodes, node_name, node_rows, people, need_support, auto)
 
     first_row: dict[int, int] = {}
     company_of: list[int] = []
@@ -264,7 +329,7 @@ def _group_contacts(records: Sequence[NormalizedRecord], company_of: Sequence[in
     def make(i: int) -> _ContactCluster:
         name = records[i].name
         return _ContactCluster({name.surname_key} if name.surname_key else set(),
-                               [name] if name.is_full else [])
+                               [name] if name.is_full else [], set(records[i].mobiles))
 
     g = _Guarded(len(records), make)
     from core.dedup.score import contact_evidence
@@ -316,7 +381,25 @@ def _group_contacts(records: Sequence[NormalizedRecord], company_of: Sequence[in
               else Evidence(85.0, ("同一公司", "同姓（称呼）")))
         for r in titled:
             if r != target:
-                g.union(target, r, ev)
+                g.union(target, r, ev, weak=True)
+
+    # 4. rows without a name: the company's only named person, if it has exactly one
+    by_company: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(records)):
+        by_company[company_of[i]].append(i)
+    only_one = Evidence(80.0, ("同一公司", "未写姓名，该公司仅一位联系人"))
+    for rows in by_company.values():
+        if len(rows) < 2:
+            continue
+        roots = list(dict.fromkeys(g.find(i) for i in rows))
+        named = [r for r in roots if g.attrs[r].surnames]  # type: ignore[union-attr]
+        if len(named) != 1:
+            continue
+        for i in rows:
+            rec = records[i]
+            # only rows that say nothing about who they are; a row with its own number may be anyone
+            if rec.name.empty and not rec.phones and not rec.emails:
+                g.union(named[0], i, only_one, weak=True)
 
     first_row: dict[int, int] = {}
     contact_of = [first_row.setdefault(g.find(i), i) for i in range(len(records))]

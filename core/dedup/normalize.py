@@ -380,7 +380,9 @@ class Normalizer:
             surname, given, title = folded[:1], folded[1:], ""
         return PersonName(
             typed=typed, folded=folded, surname=surname, given=given, title=title,
-            full_key=self._phonetic(surname + given) if given else "", surname_key=self._phonetic(surname),
+            # surnames compare by character: 徐/许 sound alike but are different families, and a
+            # surname is rarely mistyped, unlike a given name
+            full_key=surname + self._phonetic(given) if given else "", surname_key=surname,
         )
 
     @staticmethod

@@ -59,25 +59,58 @@ def bot_text(
     return data
 
 
-def bot_audio(recognition: str, *, duration: int = 3000, download_code: str = "audio-code", **kw: Any) -> dict[str, Any]:
-    data = _bot_base(kw.pop("msg_id", None), kw.pop("staff_id", "staff-001"), kw.pop("nick", "张三"), False, False, kw.pop("robot_code", "ding-fake-robot"))
-    data.update(msgtype="audio", content={"duration": duration, "downloadCode": download_code, "recognition": recognition})
+def bot_audio(
+    recognition: str, *, duration: int = 3000, download_code: str = "audio-code", **kw: Any
+) -> dict[str, Any]:
+    data = _bot_base(
+        kw.pop("msg_id", None),
+        kw.pop("staff_id", "staff-001"),
+        kw.pop("nick", "张三"),
+        False,
+        False,
+        kw.pop("robot_code", "ding-fake-robot"),
+    )
+    data.update(
+        msgtype="audio",
+        content={"duration": duration, "downloadCode": download_code, "recognition": recognition},
+    )
     return data
 
 
 def bot_picture(download_code: str, **kw: Any) -> dict[str, Any]:
-    data = _bot_base(kw.pop("msg_id", None), kw.pop("staff_id", "staff-001"), kw.pop("nick", "张三"), False, False, kw.pop("robot_code", "ding-fake-robot"))
-    data.update(msgtype="picture", content={"downloadCode": download_code, "pictureDownloadCode": download_code})
+    data = _bot_base(
+        kw.pop("msg_id", None),
+        kw.pop("staff_id", "staff-001"),
+        kw.pop("nick", "张三"),
+        False,
+        False,
+        kw.pop("robot_code", "ding-fake-robot"),
+    )
+    data.update(
+        msgtype="picture", content={"downloadCode": download_code, "pictureDownloadCode": download_code}
+    )
     return data
 
 
 def bot_file(download_code: str, file_name: str, **kw: Any) -> dict[str, Any]:
-    data = _bot_base(kw.pop("msg_id", None), kw.pop("staff_id", "staff-001"), kw.pop("nick", "张三"), False, False, kw.pop("robot_code", "ding-fake-robot"))
-    data.update(msgtype="file", content={"downloadCode": download_code, "fileName": file_name, "spaceId": "1", "fileId": "2"})
+    data = _bot_base(
+        kw.pop("msg_id", None),
+        kw.pop("staff_id", "staff-001"),
+        kw.pop("nick", "张三"),
+        False,
+        False,
+        kw.pop("robot_code", "ding-fake-robot"),
+    )
+    data.update(
+        msgtype="file",
+        content={"downloadCode": download_code, "fileName": file_name, "spaceId": "1", "fileId": "2"},
+    )
     return data
 
 
-def _bot_base(msg_id: str | None, staff_id: str, nick: str, group: bool, at_bot: bool, robot_code: str) -> dict[str, Any]:
+def _bot_base(
+    msg_id: str | None, staff_id: str, nick: str, group: bool, at_bot: bool, robot_code: str
+) -> dict[str, Any]:
     n = next(_ids)
     data: dict[str, Any] = {
         "conversationId": "cid-group-1" if group else f"cid-{staff_id}",
@@ -102,7 +135,9 @@ def _bot_base(msg_id: str | None, staff_id: str, nick: str, group: bool, at_bot:
     return data
 
 
-def card_callback(user_id: str, out_track_id: str, action_id: str | None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def card_callback(
+    user_id: str, out_track_id: str, action_id: str | None, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     private_params = dict(params or {})
     if action_id is not None:
         private_params["action_id"] = action_id
@@ -202,9 +237,13 @@ class FakeDingTalk:
         self.acks: list[Ack] = []
         self.client_messages: list[Any] = []  # anything the client sent that is not an ack
         self.sent_messages: list[dict[str, Any]] = []  # batchSend bodies, msgParam decoded
-        self.cards: dict[str, dict[str, Any]] = {}  # outTrackId -> {"create": body, "params": {...}, "updates": [...]}
+        self.cards: dict[
+            str, dict[str, Any]
+        ] = {}  # outTrackId -> {"create": body, "params": {...}, "updates": [...]}
         self.files: dict[str, tuple[bytes, str]] = {}
         self.token_fetches = 0
+        self.pings: dict[str, str] = {}  # ping messageId -> opaque the ack must echo
+        self.redelivered = 0  # frames sent again on a new socket because the old one never acked them
         # state
         self._tokens: dict[str, float] = {}
         self._tickets: dict[str, float] = {}
@@ -217,7 +256,7 @@ class FakeDingTalk:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
-        self._echo_acks: list[float] = []
+        self._bg: set[asyncio.Future[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -282,7 +321,7 @@ class FakeDingTalk:
         app.router.add_put("/v1.0/card/instances", self._update_card)
         app.router.add_post("/v1.0/robot/messageFiles/download", self._file_url)
         app.router.add_get("/files/{code}", self._file)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self._port)
         await site.start()
@@ -300,10 +339,23 @@ class FakeDingTalk:
 
     # -- fault injection ----------------------------------------------------------------------------------
 
-    def fail(self, path: str, status: int = 500, body: Any = None, *, times: int = 1, method: str = "POST", delay: float = 0.0) -> None:
+    def fail(
+        self,
+        path: str,
+        status: int = 500,
+        body: Any = None,
+        *,
+        times: int = 1,
+        method: str = "POST",
+        delay: float = 0.0,
+    ) -> None:
         """The next `times` calls to `path` answer `status` with `body` (default: a server error)."""
         if body is None:
-            body = {"code": "ServiceUnavailable", "message": "fake outage"} if status >= 500 else {"code": "invalidParameter", "message": "fake request error"}
+            body = (
+                {"code": "ServiceUnavailable", "message": "fake outage"}
+                if status >= 500
+                else {"code": "invalidParameter", "message": "fake request error"}
+            )
         with self._lock:
             self._faults.setdefault((method, path), deque()).append(Fault(status, body, times, delay))
 
@@ -320,7 +372,9 @@ class FakeDingTalk:
         with self._lock:
             self._tokens.clear()
 
-    def add_file(self, download_code: str, content: bytes, content_type: str = "application/octet-stream") -> None:
+    def add_file(
+        self, download_code: str, content: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
         self.files[download_code] = (content, content_type)
 
     def drop_connection(self, after_frames: int = 0) -> None:
@@ -342,7 +396,10 @@ class FakeDingTalk:
         return self.push_frame(self._frame("SYSTEM", "disconnect", {"reason": "fake maintenance"}))
 
     def ping(self) -> str:
-        return self.push_frame(self._frame("SYSTEM", "ping", {"opaque": secrets.token_hex(8)}))
+        opaque = secrets.token_hex(8)
+        message_id = self.push_frame(self._frame("SYSTEM", "ping", {"opaque": opaque}))
+        self.pings[message_id] = opaque
+        return message_id
 
     # -- pushing frames -----------------------------------------------------------------------------------
 
@@ -367,7 +424,9 @@ class FakeDingTalk:
     def push_card_callback(self, data: dict[str, Any] | str, *, message_id: str | None = None) -> str:
         return self.push_frame(self._frame("CALLBACK", CARD_TOPIC, data, message_id))
 
-    def push_callback(self, topic: str, data: Any, *, kind: str = "CALLBACK", message_id: str | None = None) -> str:
+    def push_callback(
+        self, topic: str, data: Any, *, kind: str = "CALLBACK", message_id: str | None = None
+    ) -> str:
         return self.push_frame(self._frame(kind, topic, data, message_id))
 
     def push_frame(self, frame: dict[str, Any] | str) -> str:
@@ -416,7 +475,9 @@ class FakeDingTalk:
     def acks_for(self, message_id: str) -> list[Ack]:
         return [a for a in self.acks if a.message_id == message_id]
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    async def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+    ) -> None:
         """Poll from the caller's event loop (the fake's own loop lives in another thread)."""
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -433,7 +494,9 @@ class FakeDingTalk:
     # -- HTTP -------------------------------------------------------------------------------------------
 
     @web.middleware
-    async def _faults_middleware(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _faults_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
         if request.path not in ("/gateway", "/echo") and not request.path.startswith("/files/"):
             try:
                 body = await request.json() if request.can_read_body else None
@@ -462,7 +525,9 @@ class FakeDingTalk:
 
     @staticmethod
     def _unauthorized() -> web.Response:
-        return web.json_response({"code": "InvalidAuthentication", "message": "不合法的access_token"}, status=401)
+        return web.json_response(
+            {"code": "InvalidAuthentication", "message": "不合法的access_token"}, status=401
+        )
 
     @staticmethod
     def _bad(code: str, message: str) -> web.Response:
@@ -482,7 +547,9 @@ class FakeDingTalk:
         body = await request.json()
         self.open_requests.append(body)
         if body.get("clientId") != self.client_id or body.get("clientSecret") != self.client_secret:
-            return web.json_response({"code": "invalidClientIdOrSecret", "message": "clientId或clientSecret错误"}, status=401)
+            return web.json_response(
+                {"code": "invalidClientIdOrSecret", "message": "clientId或clientSecret错误"}, status=401
+            )
         if not isinstance(body.get("subscriptions"), list) or not body["subscriptions"]:
             return self._bad("invalidParameter", "subscriptions is required")
         ticket = secrets.token_urlsafe(24) + "+/="  # real tickets need URL-encoding too
@@ -499,7 +566,13 @@ class FakeDingTalk:
             return self._bad("invalidParameter.robotCode", "robotCode 不正确")
         if not isinstance(users, list) or not users or len(users) > 20:
             return self._bad("invalidParameter.userIds", "userIds 必须是 1 到 20 个")
-        if body.get("msgKey") not in ("sampleText", "sampleMarkdown", "sampleActionCard", "sampleLink", "sampleImageMsg"):
+        if body.get("msgKey") not in (
+            "sampleText",
+            "sampleMarkdown",
+            "sampleActionCard",
+            "sampleLink",
+            "sampleImageMsg",
+        ):
             return self._bad("invalidParameter.msgKey", "msgKey 不支持")
         try:
             param = json.loads(body.get("msgParam"))
@@ -507,7 +580,13 @@ class FakeDingTalk:
             return self._bad("invalidParameter.msgParam", "msgParam 必须是 JSON 字符串")
         invalid = [u for u in users if self.known_staff is not None and u not in self.known_staff]
         self.sent_messages.append({"userIds": users, "msgKey": body["msgKey"], "msgParam": param})
-        return web.json_response({"processQueryKey": f"pqk-{next(_ids)}", "invalidStaffIdList": invalid, "flowControlledStaffIdList": []})
+        return web.json_response(
+            {
+                "processQueryKey": f"pqk-{next(_ids)}",
+                "invalidStaffIdList": invalid,
+                "flowControlledStaffIdList": [],
+            }
+        )
 
     @staticmethod
     def _check_param_map(card_data: Any) -> str | None:
@@ -533,12 +612,28 @@ class FakeDingTalk:
         space = str(body.get("openSpaceId", ""))
         if not space.startswith(("dtv1.card//IM_ROBOT.", "dtv1.card//IM_GROUP.")):
             return self._bad("invalidParameter.openSpaceId", "openSpaceId 格式不正确")
-        if space.startswith("dtv1.card//IM_ROBOT.") and body.get("imRobotOpenDeliverModel", {}).get("spaceType") != "IM_ROBOT":
+        if (
+            space.startswith("dtv1.card//IM_ROBOT.")
+            and body.get("imRobotOpenDeliverModel", {}).get("spaceType") != "IM_ROBOT"
+        ):
             return self._bad("invalidParameter.imRobotOpenDeliverModel", "缺少 imRobotOpenDeliverModel")
         self.cards[track] = {"create": body, "params": dict(body["cardData"]["cardParamMap"]), "updates": []}
         user = space.rsplit(".", 1)[-1]
         return web.json_response(
-            {"success": True, "result": {"outTrackId": track, "deliverResults": [{"spaceType": "IM_ROBOT", "spaceId": user, "success": True, "carrierId": f"carrier-{next(_ids)}"}]}}
+            {
+                "success": True,
+                "result": {
+                    "outTrackId": track,
+                    "deliverResults": [
+                        {
+                            "spaceType": "IM_ROBOT",
+                            "spaceId": user,
+                            "success": True,
+                            "carrierId": f"carrier-{next(_ids)}",
+                        }
+                    ],
+                },
+            }
         )
 
     async def _update_card(self, request: web.Request) -> web.Response:
@@ -594,6 +689,7 @@ class FakeDingTalk:
                 if p.sent_at is not None and p.connection not in live and k not in self._backlog
             ]
             self._backlog.extendleft(reversed(stale))
+            self.redelivered += len(stale)
         assert self._wake is not None
         self._wake.set()
         writer = asyncio.create_task(self._writer(conn))
@@ -648,7 +744,9 @@ class FakeDingTalk:
 
     def _close_soon(self, conn: Connection) -> None:
         if not conn.ws.closed:
-            asyncio.ensure_future(conn.ws.close())
+            task = asyncio.ensure_future(conn.ws.close())
+            self._bg.add(task)
+            task.add_done_callback(self._bg.discard)
 
     def _abort(self, conn: Connection) -> None:
         transport = conn.request.transport
@@ -670,7 +768,11 @@ class FakeDingTalk:
         message_id = headers["messageId"]
         # Match the oldest unacked copy of this messageId that went out on this connection.
         key = next(
-            (k for k, p in self._pending.items() if k.startswith(message_id + "#") and p.connection == conn.index and p.sent_at is not None),
+            (
+                k
+                for k, p in self._pending.items()
+                if k.startswith(message_id + "#") and p.connection == conn.index and p.sent_at is not None
+            ),
             None,
         )
         latency = None
@@ -681,7 +783,9 @@ class FakeDingTalk:
             data = json.loads(msg.get("data", "null"))
         except (TypeError, ValueError):
             data = msg.get("data")
-        self.acks.append(Ack(message_id, msg.get("code"), msg.get("message"), data, conn.index, latency, key is not None))
+        self.acks.append(
+            Ack(message_id, msg.get("code"), msg.get("message"), data, conn.index, latency, key is not None)
+        )
 
     # -- bare websocket echo (the benchmark's baseline) ----------------------------------------------------
 
@@ -722,16 +826,22 @@ class FakeDingTalk:
 
 
 def _demo(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="本地假钉钉：Stream 网关 + 机器人/卡片接口（仅监听 127.0.0.1）")
+    parser = argparse.ArgumentParser(
+        description="本地假钉钉：Stream 网关 + 机器人/卡片接口（仅监听 127.0.0.1）"
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--staff", default="staff-001", help="输入的消息以哪个 staffId 发送")
     args = parser.parse_args(argv)
     fake = FakeDingTalk(port=args.port).start()
     print(f"假钉钉已启动：{fake.base_url}")
     print("在 crmbot.toml 里设置：")
-    print(f'[dingtalk]\nclient_id = "{fake.client_id}"\nclient_secret = "{fake.client_secret}"\nrobot_code = "{fake.robot_code}"')
+    print(
+        f'[dingtalk]\nclient_id = "{fake.client_id}"\nclient_secret = "{fake.client_secret}"\nrobot_code = "{fake.robot_code}"'
+    )
     print(f'card_template_id = "tpl-crmbot.schema"\napi_base_url = "{fake.base_url}"\n')
-    print("输入文字即以销售身份发给机器人；/voice 文字 = 语音；/click <outTrackId> <action_id> = 点卡片按钮；")
+    print(
+        "输入文字即以销售身份发给机器人；/voice 文字 = 语音；/click <outTrackId> <action_id> = 点卡片按钮；"
+    )
     print("/ping、/disconnect、/drop、/status；Ctrl-D 退出。")
     shown_msgs = shown_cards = 0
     try:
@@ -753,7 +863,9 @@ def _demo(argv: list[str] | None = None) -> None:
             elif line == "/drop":
                 fake.drop_connection()
             elif line == "/status":
-                print(f"连接 {len(fake.connections)}（在线 {len(fake.live_connections())}），ack {len(fake.acks)}，未 ack {fake.unacked}")
+                print(
+                    f"连接 {len(fake.connections)}（在线 {len(fake.live_connections())}），ack {len(fake.acks)}，未 ack {fake.unacked}"
+                )
             elif line:
                 fake.push_bot_message(bot_text(line, staff_id=args.staff, robot_code=fake.robot_code))
             time.sleep(0.3)

@@ -182,7 +182,8 @@ class DingTalkStream(DingTalkStreamClient):
                 await asyncio.wait_for(ws.close(), timeout=1.0)
         task = self._task
         if task is not None:
-            await asyncio.wait({task}, timeout=1.0)
+            if ws is not None:  # the read loop ends by itself once its socket is closed
+                await asyncio.wait({task}, timeout=1.0)
             # Our loop lets cancellation through, but keep cancelling until it is really done so a
             # future SDK/websockets change that swallows one cancel cannot keep the process alive.
             while not task.done():

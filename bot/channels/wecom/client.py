@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 
@@ -333,5 +334,5 @@ def _disposition_filename(disposition: str) -> str:
     for part in disposition.split(";"):
         key, _, value = part.strip().partition("=")
         if key.lower() == "filename" and value:
-            return value.strip().strip('"')
+            return unquote(value.strip().strip('"'))
     return ""

@@ -65,10 +65,17 @@ def no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     # The SDK reads DINGTALK_OPENAPI_ENDPOINT once at import and copies it into several modules.
     monkeypatch.setenv("DINGTALK_OPENAPI_ENDPOINT", DEAD_ENDPOINT)
-    for module in (dingtalk_stream.utils, dingtalk_stream.stream, dingtalk_stream.chatbot, dingtalk_stream.card_replier):
+    for module in (
+        dingtalk_stream.utils,
+        dingtalk_stream.stream,
+        dingtalk_stream.chatbot,
+        dingtalk_stream.card_replier,
+    ):
         monkeypatch.setattr(module, "DINGTALK_OPENAPI_ENDPOINT", DEAD_ENDPOINT, raising=False)
     monkeypatch.setattr(
-        dingtalk_stream.DingTalkStreamClient, "OPEN_CONNECTION_API", DEAD_ENDPOINT + "/v1.0/gateway/connections/open"
+        dingtalk_stream.DingTalkStreamClient,
+        "OPEN_CONNECTION_API",
+        DEAD_ENDPOINT + "/v1.0/gateway/connections/open",
     )
     monkeypatch.setattr(dingtalk_stream.DingTalkStreamClient, "get_host_ip", lambda self: "")
     yield attempts

@@ -66,9 +66,7 @@ def dispatcher() -> InboxDispatcher:
 
 
 @pytest.fixture
-async def make_bot(
-    fake: FakeWeCom, dispatcher: InboxDispatcher
-) -> AsyncIterator[Callable[..., object]]:
+async def make_bot(fake: FakeWeCom, dispatcher: InboxDispatcher) -> AsyncIterator[Callable[..., object]]:
     """Start a bot app with the callback for `settings` (default: the fake's) and an optional clock."""
     runners: list[web.AppRunner] = []
 

@@ -1,0 +1,98 @@
+"""Money amounts in yuan: 50万, 五十万, 1.2亿, 30w, 3k, 人民币叁拾万元, 120万元, 5000元.
+
+Quantities (20台, 2万平), percentages and discounts (9折, 5%), sales volumes (月销20万) are not
+amounts; phone numbers and dates are masked out before this runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.nlp.lexicon import alternation, load_json
+from bot.nlp.numerals import CN_NUMERAL_CHARS, to_number
+
+_CN = f"[{CN_NUMERAL_CHARS}]"
+
+
+@dataclass(frozen=True, slots=True)
+class AmountMatch:
+    start: int
+    end: int
+    value: float
+    confidence: float
+
+
+class AmountExtractor:
+    def __init__(self) -> None:
+        lex = load_json("amount.json")
+        measure = alternation(lex["measure_words"])
+        self._money_before = re.compile(f"(?:{alternation(lex['money_keywords'])})[^,，。;；]{{0,8}}$")
+        self._not_money_before = re.compile(f"(?:{alternation(lex['non_money_context'])})[^,，。;；]{{0,6}}$")
+        self._measure_after = re.compile(rf"^\s*(?:{measure})")
+        vague = "多|几|余|来"
+        self._pattern = re.compile(
+            rf"(?P<cur>¥|￥|RMB|rmb|人民币)?\s*"
+            rf"(?:(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<vague>{vague})?\s*"
+            rf"(?P<unit>个亿|亿元|亿|千万|百万|万元|万块|万|千元|千块|千|[wWkK](?![A-Za-z])|元|块钱)?"
+            rf"|(?P<cn>{_CN}+)(?P<cnunit>元|块钱)?)"
+        )
+
+    def find(self, text: str) -> list[AmountMatch]:
+        out: list[AmountMatch] = []
+        for m in self._pattern.finditer(text):
+            value, conf = self._value(m)
+            if value is None or value <= 0:
+                continue
+            before = text[max(0, m.start() - 12) : m.start()]
+            after = text[m.end() : m.end() + 4]
+            if self._measure_after.search(after) or re.match(r"^\s*[%％折个点倍]", after):
+                continue
+            if m.start() > 0 and text[m.start() - 1] in "#-/.:：几多余来" and not m.group("cur"):
+                continue  # part of a masked phone, an id or a time
+            keyword = bool(self._money_before.search(before)) or bool(m.group("cur"))
+            if not keyword and self._not_money_before.search(before):
+                continue
+            if not keyword and conf < 0.7:
+                continue
+            out.append(AmountMatch(m.start(), m.end(), value, min(1.0, conf + (0.1 if keyword else 0.0))))
+        return out
+
+    def best(self, text: str) -> AmountMatch | None:
+        found = self.find(text)
+        if not found:
+            return None
+        # A number next to a money word (预算, 金额, 总价 …) beats a bare one; then the first.
+        found.sort(key=lambda a: (-a.confidence, a.start))
+        return found[0]
+
+    @staticmethod
+    def _value(m: re.Match[str]) -> tuple[float | None, float]:
+        if m.group("cn"):
+            cn = m.group("cn")
+            if "几" in cn or not (set(cn) - set("万萬亿億百佰千仟")):
+                return None, 0.0  # 十几万 / a lone 万 left over from a range
+            n = to_number(cn)
+            if n is None:
+                return None, 0.0
+            has_big_unit = cn[-1] in "万萬亿億"
+            if has_big_unit:
+                return n, 0.85
+            if m.group("cnunit") or m.group("cur"):
+                return n, 0.8
+            return None, 0.0
+        num = to_number(m.group("num") or "")
+        if num is None:
+            return None, 0.0
+        unit = (m.group("unit") or "").lower()
+        mult = {
+            "个亿": 1e8, "亿元": 1e8, "亿": 1e8, "千万": 1e7, "百万": 1e6, "万元": 1e4, "万块": 1e4,
+            "万": 1e4, "w": 1e4, "千元": 1e3, "千块": 1e3, "千": 1e3, "k": 1e3, "元": 1.0, "块钱": 1.0,
+        }.get(unit)  # fmt: skip
+        if mult is None:
+            # a bare number is an amount only after ¥/人民币 (and a money keyword, checked by the caller)
+            return (num, 0.6) if m.group("cur") else (None, 0.0)
+        conf = 0.9 if unit not in ("千", "元", "块钱") else 0.75
+        if m.group("vague"):
+            conf = 0.55  # 20多万: an order of magnitude, not a figure
+        return round(num * mult, 2), conf

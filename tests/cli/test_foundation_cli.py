@@ -1,0 +1,108 @@
+"""The crmbot command line, run as a user would (subprocess for exit codes and output)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def crmbot(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], cwd=cwd, input=stdin, text=True,
+                          capture_output=True, env={**full_env, "PYTHONPATH": str(ROOT)}, timeout=120)
+
+
+def test_init_demo_chat_script_and_export(tmp_path: Path) -> None:
+    assert crmbot("init", "--demo", cwd=tmp_path).returncode == 0
+    script = "!now 2026-03-10 16:40\n@zhangsan: /新客户 恒康医疗 张伟 13812345678\n"
+    r = crmbot("chat", "--script", "-", cwd=tmp_path, stdin=script)
+    assert r.returncode == 0, r.stderr
+    assert "→ zhangsan: 【客户已建档】" in r.stdout
+    r = crmbot("export", "--what", "contacts", "--format", "jsonl", cwd=tmp_path)
+    row = json.loads(r.stdout.splitlines()[0])
+    assert row["phone"] == "13812345678" and row["phone_normalized"] == "13812345678"
+    assert row["created_at"] == "2026-03-10T16:40:00+08:00"
+    r = crmbot("export", "--what", "deals", "--format", "csv", "--out", "deals.csv", cwd=tmp_path)
+    header = (tmp_path / "deals.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("id,customer_id,owner_userid,title,stage,status,amount")
+
+
+def test_malformed_script_line_exits_non_zero_with_the_line_number(tmp_path: Path) -> None:
+    r = crmbot("chat", "--demo", "--script", "-", cwd=tmp_path, stdin="@zhangsan: /帮助\nhello there\n")
+    assert r.returncode == 2
+    assert "第 2 行" in r.stderr
+
+
+def test_users_import_with_chinese_headers_and_bad_rows(tmp_path: Path) -> None:
+    good = tmp_path / "users.csv"
+    good.write_text("工号,姓名,角色,团队,主管,区域,产品线,容量,企业微信ID\n"
+                    "boss,赵强,主管,华东,,华东,监护仪,20,ZhaoQiang\n"
+                    "zs,张三,销售,华东,boss,华东|华北,监护仪,15,ZhangSan\n", encoding="gbk")
+    r = crmbot("users", "import", str(good), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "新建 2 人" in r.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("userid,name,roles,manager\nx,某人,wizard,\ny,某某,rep,ghost\n", encoding="utf-8")
+    r = crmbot("users", "import", str(bad), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "未知角色「wizard」" in r.stderr and "主管「ghost」不存在" in r.stderr
+    listed = crmbot("users", "list", cwd=tmp_path).stdout
+    assert "zs\t张三" in listed and "x\t" not in listed
+
+
+def test_bad_config_file_names_the_key_and_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "crmbot.toml"
+    cfg.write_text('[dedup]\nauto = "high"\n', encoding="utf-8")
+    r = crmbot("init", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "dedup.auto" in r.stderr and "crmbot.toml" in r.stderr
+    cfg.write_text("[dedup\n", encoding="utf-8")
+    r = crmbot("init", cwd=tmp_path)
+    assert r.returncode == 1 and "格式错误" in r.stderr
+
+
+def test_env_overrides_nested_settings(tmp_path: Path) -> None:
+    from bot.settings import load_settings
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[dedup]\nauto = 95\nask = 70\n', encoding="utf-8")
+    os.environ["CRMBOT_DEDUP__ASK"] = "80"
+    try:
+        s = load_settings(cfg)
+    finally:
+        del os.environ["CRMBOT_DEDUP__ASK"]
+    assert (s.dedup.auto, s.dedup.ask) == (95, 80)
+
+
+def test_corrupted_sqlite_file_gets_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "broken.db"
+    db.write_bytes(b"this is not a database" * 100)
+    r = crmbot("init", "--database", f"sqlite:///{db}", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "损坏" in r.stderr or "无法读取" in r.stderr
+    assert db.read_bytes().startswith(b"this is not a database")
+
+
+def test_postgres_down_gets_a_clear_error(tmp_path: Path) -> None:
+    r = crmbot("init", "--database", "postgresql://postgres@127.0.0.1:1/none", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "无法连接数据库" in r.stderr
+
+
+@pytest.mark.parametrize("what", ["customers", "contacts", "deals", "followups", "stage_changes", "assignments",
+                                  "alerts", "audit"])
+def test_every_export_runs_on_an_empty_database(tmp_path: Path, what: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--what", what, "--format", "csv", "--out", "x.csv"]) == 0
+    assert (tmp_path / "x.csv").read_text(encoding="utf-8").startswith("id,")
