@@ -58,12 +58,9 @@ class SqlOutbox:
         self.s = session
 
     def add(self, *, channel: str, user_id: str, recipient: str, kind: str, body: dict[str, Any],
-            now: datetime, card_id: str | None = None) -> int:
-        row = OutboxRow(channel=channel, user_id=user_id, recipient=recipient, kind=kind, body=body,
-                        card_id=card_id, status="pending", attempts=0, next_attempt_at=now, created_at=now)
-        self.s.add(row)
-        self.s.flush()
-        return row.id
+            now: datetime, card_id: str | None = None) -> None:
+        self.s.add(OutboxRow(channel=channel, user_id=user_id, recipient=recipient, kind=kind, body=body,
+                             card_id=card_id, status="pending", attempts=0, next_attempt_at=now, created_at=now))
 
     def claim_due(self, now: datetime, *, channels: list[str] | None = None, limit: int = 50) -> list[OutgoingMessage]:
         """Due rows, locked so that two replicas never send the same row (SKIP LOCKED on PostgreSQL)."""
@@ -110,7 +107,6 @@ class SqlCards:
 
     def add(self, *, card_id: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> None:
         self.s.add(CardRow(id=card_id, channel=channel, user_id=user_id, body=body, created_at=now))
-        self.s.flush()
 
     def get(self, card_id: str) -> CardRow | None:
         return self.s.get(CardRow, card_id)

@@ -69,7 +69,7 @@ class UserRow(Base):
 class CustomerRow(Base):
     __tablename__ = "customers"
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), index=True)
     name_key: Mapped[str] = mapped_column(String(200), index=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     team: Mapped[str | None] = mapped_column(String(64), index=True)

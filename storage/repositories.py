@@ -190,6 +190,10 @@ class SqlCustomerRepository:
         ids = self.s.scalars(select(CustomerRow.id).where(CustomerRow.name_key == name_key)).all()
         return self._many(list(ids))
 
+    def by_name(self, name: str) -> list[Customer]:
+        ids = self.s.scalars(select(CustomerRow.id).where(CustomerRow.name == name)).all()
+        return self._many(list(ids))
+
     def search(self, keyword: str, *, limit: int = 20) -> list[Customer]:
         pattern = f"%{_like_escape(keyword)}%"
         by_customer = select(CustomerRow.id).where(
@@ -306,9 +310,7 @@ class SqlHistoryRepository:
     def add_stage_change(self, change: StageChange) -> StageChange:
         row = StageChangeRow(deal_id=change.deal_id, from_stage=change.from_stage, to_stage=change.to_stage,
                              kind=change.kind, actor_id=change.actor_id, at=change.at, reason=change.reason)
-        self.s.add(row)
-        self.s.flush()
-        change.id = row.id
+        self.s.add(row)  # append-only and nobody reads the id back: let the commit batch the insert
         return change
 
     def stage_changes(self, deal_id: int) -> list[StageChange]:
@@ -322,8 +324,6 @@ class SqlHistoryRepository:
                             from_user=assignment.from_user, to_user=assignment.to_user,
                             actor_id=assignment.actor_id, reason=assignment.reason, at=assignment.at)
         self.s.add(row)
-        self.s.flush()
-        assignment.id = row.id
         return assignment
 
     def assignments(self, subject_type: str, subject_id: int) -> list[Assignment]:
@@ -337,8 +337,6 @@ class SqlHistoryRepository:
         row = AuditRow(at=entry.at, actor_id=entry.actor_id, action=entry.action, subject_type=entry.subject_type,
                        subject_id=entry.subject_id, before=entry.before, after=entry.after)
         self.s.add(row)
-        self.s.flush()
-        entry.id = row.id
         return entry
 
     def audit(self, *, subject_type: str | None = None, subject_id: str | None = None,

@@ -28,7 +28,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from core.dedup.normalize import CompanyName, NormalizedRecord, PersonName
-from core.dedup.score import Evidence, NameRelation, _industry_compatible, company_similarity, name_relation
+from core.dedup.score import (
+    SUPPORT_MIN,
+    Evidence,
+    NameRelation,
+    _industry_compatible,
+    company_similarity,
+    contact_evidence,
+    name_relation,
+)
 
 # Blocks larger than this are too common a value to mean anything (a switchboard number shared by a
 # whole sheet, a brand like "华为" used by hundreds of firms): they are linked as a star or skipped,
@@ -235,10 +243,10 @@ def _merge_block(g: _Guarded, nodes: list[int], node_name: list[CompanyName], no
             if not (node_name[rep[b]].city or len(partners[b]) == 1):
                 continue
             ev = company_similarity(node_name[rep[a]], node_name[rep[b]])
-            if ev.score < auto:
+            if ev.score < SUPPORT_MIN:
                 continue
             ra, rb = g.find(a), g.find(b)
-            if g.union(rep[a], rep[b], Evidence(ev.score, (*ev.reasons, why[(a, b)]))):
+            if g.union(rep[a], rep[b], Evidence(max(ev.score, auto), (*ev.reasons, why[(a, b)]))):
                 people[g.find(a)] = people.get(ra, set()) | people.get(rb, set())
 
 
@@ -332,7 +340,6 @@ def _group_contacts(records: Sequence[NormalizedRecord], company_of: Sequence[in
                                [name] if name.is_full else [], set(records[i].mobiles))
 
     g = _Guarded(len(records), make)
-    from core.dedup.score import contact_evidence
 
     # 1. shared mobile, email or landline inside one company
     by_contact: dict[tuple[int, str], list[int]] = defaultdict(list)

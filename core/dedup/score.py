@@ -29,6 +29,9 @@ class Evidence:
 
 NO_EVIDENCE = Evidence(0.0)
 
+# A company-name score from which other evidence (the same contact name) may complete a link.
+SUPPORT_MIN = 80.0
+
 
 class NameRelation(Enum):
     SAME = "same"  # full names equal, by characters or by sound
@@ -70,10 +73,12 @@ def company_similarity(a: CompanyName, b: CompanyName) -> Evidence:
     if a.core_key == b.core_key:
         if a.folded == b.folded:
             return Evidence(100.0, ("公司名相同",))
-        reason = "公司名相同" if a.core == b.core else "公司名同音"
+        if a.core != b.core:
+            # 明宏/鸣宏 is usually a typo, but 兴华/星华 can be two firms: never certain by sound alone
+            return Evidence(85.0 if one_city else 88.0, ("公司名同音",))
         if one_city:
-            return Evidence(93.0 if a.core == b.core else 92.0, (reason + "（一方未写城市）",))
-        return Evidence(97.0 if a.core == b.core else 95.0, (reason,))
+            return Evidence(93.0, ("公司名相同（一方未写城市）",))
+        return Evidence(97.0, ("公司名相同",))
     if a.brand_key == b.brand_key and a.brand_key:
         if not _industry_compatible(a.industry_key, b.industry_key):
             return Evidence(35.0, (f"字号相同但行业不同（{a.industry or '—'}/{b.industry or '—'}）",),
@@ -139,7 +144,12 @@ def company_evidence(a: NormalizedRecord, b: NormalizedRecord) -> Evidence:
     names = company_similarity(a.company, b.company)
     shared = ("手机号相同" if _shared(a.mobiles, b.mobiles) else "邮箱相同" if _shared(a.emails, b.emails)
               else "座机相同" if _shared(a.landlines, b.landlines) else "")
-    if not shared or names.conflict:
+    if names.conflict:
+        return names
+    if not shared:
+        if names.score >= SUPPORT_MIN and name_relation(a.name, b.name) is NameRelation.SAME and a.name.is_full:
+            # the same full name under two spellings of a similar company name: one firm
+            return Evidence(max(names.score, 92.0), (*names.reasons, "联系人姓名相同"))
         return names
     empty = a.company.empty or b.company.empty
     if not empty and names.score < 50.0:

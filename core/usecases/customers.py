@@ -195,6 +195,10 @@ def find_visible_customers(uow: UnitOfWork, actor: User, keyword: str, *, limit:
 
 def resolve_customer(uow: UnitOfWork, actor: User, keyword: str) -> Customer:
     """Exactly one visible, active customer for the keyword, or a clear error."""
+    exact = [c for c in uow.customers.by_name(keyword.strip())
+             if c.status == CustomerStatus.ACTIVE and permissions.can_see_customer(actor, c)]
+    if len(exact) == 1:  # the common case: the rep typed the name as stored (one indexed query)
+        return exact[0]
     matches = [c for c in find_visible_customers(uow, actor, keyword) if c.status == CustomerStatus.ACTIVE]
     if not matches:
         raise NotFound(f"没有找到客户「{keyword}」。", hint="可以用 /新客户 公司 联系人 电话 新建。")

@@ -92,6 +92,9 @@ class FakeCustomers:
     def by_name_key(self, name_key: str) -> list[Customer]:
         return [self._full(c) for c in self.rows.values() if c.name_key == name_key]
 
+    def by_name(self, name: str) -> list[Customer]:
+        return [self._full(c) for c in self.rows.values() if c.name == name]
+
     def search(self, keyword: str, *, limit: int = 20) -> list[Customer]:
         hits = {c.id for c in self.rows.values() if keyword in c.name or keyword in c.name_key}
         hits |= {x.customer_id for x in self.contacts.values() if keyword in x.name}

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
 import itertools
 import json
 import secrets
@@ -44,8 +42,8 @@ DEFAULT_CORP_ID = "ww5fa6e0c0ffee0crm"
 DEFAULT_SECRET = "fake-wecom-secret-for-tests-only-0000000000"
 DEFAULT_AGENT_ID = 1000002
 DEFAULT_TOKEN = "crmbotFakeToken2024"
-# 43 characters = base64 of 32 bytes without its trailing "="
-DEFAULT_AES_KEY = base64.b64encode(hashlib.sha256(b"crmbot fake wecom").digest()).decode()[:-1]
+# 43 letters and digits, like the admin console's 随机获取 (base64 of it plus "=" is the AES key)
+DEFAULT_AES_KEY = "crmbotFakeWeComEncodingAESKey0123456789abcd"
 
 TEXT_LIMIT_BYTES = 2048
 RESPONSE_CODE_TTL = 72 * 3600

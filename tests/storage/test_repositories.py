@@ -100,12 +100,13 @@ def test_inbox_drops_redeliveries_and_outbox_claims(uows: UnitOfWorkFactory) -> 
                                 now=NOW) is None
         assert uow.inbox.record(channel="dingtalk", message_id="m1", sender="u", kind="message", payload={},
                                 now=NOW) is not None
-        oid = uow.outbox.add(channel="console", user_id="zhangsan", recipient="zhangsan", kind="text",
+        uow.outbox.add(channel="console", user_id="zhangsan", recipient="zhangsan", kind="text",
                              body={"text": "hi"}, now=NOW)
         uow.commit()
     with uows() as uow:
         due = uow.outbox.claim_due(NOW.astimezone(UTC))
-        assert [m.id for m in due] == [oid]
+        assert [m.body for m in due] == [{"text": "hi"}]
+        oid = due[0].id
         uow.outbox.mark_retry(oid, NOW, timedelta(seconds=30), "boom")
         uow.commit()
     with uows() as uow:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 07:47:54.436970
+Create Date: 2026-11-24 07:55:29.828767
 """
 from __future__ import annotations
 
@@ -178,6 +178,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_key'), ['name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_team'), ['team'], unique=False)
@@ -329,6 +330,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customers_team'))
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index(batch_op.f('ix_customers_name_key'))
+        batch_op.drop_index(batch_op.f('ix_customers_name'))
 
     op.drop_table('customers')
     with op.batch_alter_table('users', schema=None) as batch_op:

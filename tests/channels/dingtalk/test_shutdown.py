@@ -23,7 +23,9 @@ async def _timed_stop(client: DingTalkStream) -> float:
     return time.monotonic() - started
 
 
-async def test_stop_while_connected_ends_the_client(fake: FakeDingTalk, dispatcher: CollectingDispatcher) -> None:
+async def test_stop_while_connected_ends_the_client(
+    fake: FakeDingTalk, dispatcher: CollectingDispatcher
+) -> None:
     client = DingTalkStream(fake.settings(), dispatcher)
     task = client.start_background()
     await asyncio.wait_for(client.connected.wait(), 5)
@@ -113,5 +115,9 @@ async def test_setup_dingtalk_starts_on_startup_and_stops_on_cleanup(
     started = time.monotonic()
     await runner.cleanup()
     assert time.monotonic() - started < 3
-    assert not stream.running and app[DINGTALK_CLIENT]._session is not None and app[DINGTALK_CLIENT]._session.closed
+    assert (
+        not stream.running
+        and app[DINGTALK_CLIENT]._session is not None
+        and app[DINGTALK_CLIENT]._session.closed
+    )
     assert [m.message_id for m in dispatcher.messages] == ["via-app"]

@@ -24,7 +24,9 @@ from tests.fakes.dingtalk import (
 
 
 @pytest.fixture
-async def stream(fake: FakeDingTalk, dispatcher: CollectingDispatcher, tmp_path: Path) -> AsyncIterator[DingTalkStream]:
+async def stream(
+    fake: FakeDingTalk, dispatcher: CollectingDispatcher, tmp_path: Path
+) -> AsyncIterator[DingTalkStream]:
     client = DingTalkStream(fake.settings(attachments_dir=tmp_path / "att"), dispatcher)
     client.start_background()
     await asyncio.wait_for(client.connected.wait(), 5)
@@ -46,7 +48,9 @@ async def test_subscribes_to_bot_messages_and_card_callbacks_with_a_url_encoded_
 async def test_voice_frame_becomes_incoming_message_with_recognition_text(
     fake: FakeDingTalk, stream: DingTalkStream, dispatcher: CollectingDispatcher
 ) -> None:
-    frame_id = fake.push_bot_message(bot_audio("今天拜访了华为，下周二再跟进", msg_id="msgVoice1", staff_id="rep-7"))
+    frame_id = fake.push_bot_message(
+        bot_audio("今天拜访了华为，下周二再跟进", msg_id="msgVoice1", staff_id="rep-7")
+    )
     await fake.wait_acks(1)
     [msg] = dispatcher.messages
     assert msg.text == "今天拜访了华为，下周二再跟进"
@@ -75,7 +79,9 @@ async def test_text_message_and_group_mentions(
 async def test_card_callback_becomes_card_action(
     fake: FakeDingTalk, stream: DingTalkStream, dispatcher: CollectingDispatcher
 ) -> None:
-    frame_id = fake.push_card_callback(card_callback("mgr-1", "card-42", "alert:snooze:42:3d", {"note": "客户出差", "n": 3}))
+    frame_id = fake.push_card_callback(
+        card_callback("mgr-1", "card-42", "alert:snooze:42:3d", {"note": "客户出差", "n": 3})
+    )
     await fake.wait_acks(1)
     [action] = dispatcher.actions
     assert action.action_id == "alert:snooze:42:3d"
@@ -136,7 +142,9 @@ async def test_ping_is_acked_with_its_opaque_echoed(fake: FakeDingTalk, stream: 
     assert ack.data == {"opaque": fake.pings[frame_id]}
 
 
-async def test_disconnect_frame_makes_the_client_reconnect_at_once(fake: FakeDingTalk, stream: DingTalkStream) -> None:
+async def test_disconnect_frame_makes_the_client_reconnect_at_once(
+    fake: FakeDingTalk, stream: DingTalkStream
+) -> None:
     started = time.monotonic()
     fake.send_disconnect()
     await fake.wait_connections(2, timeout=3)
@@ -209,12 +217,20 @@ async def test_picture_and_file_are_downloaded_as_attachments(
     [pic] = by_id["pic1"].attachments
     assert by_id["pic1"].kind == "image" and Path(pic.path).read_bytes() == b"\x89PNG fake image"
     [doc] = by_id["file1"].attachments
-    assert by_id["file1"].kind == "file" and doc.filename == "合同_v2.pdf" and doc.size == len("合同扫描件".encode())
+    assert (
+        by_id["file1"].kind == "file"
+        and doc.filename == "合同_v2.pdf"
+        and doc.size == len("合同扫描件".encode())
+    )
     assert Path(doc.path).is_relative_to(tmp_path / "att")  # no path traversal from the file name
-    assert by_id["pic2"].kind == "image" and by_id["pic2"].attachments == ()  # download failed: router asks again
+    assert (
+        by_id["pic2"].kind == "image" and by_id["pic2"].attachments == ()
+    )  # download failed: router asks again
     # the token header went to the API, never to the file host
     file_gets = [r for r in fake.requests if r.path == "/v1.0/robot/messageFiles/download"]
-    assert len(file_gets) == 3 and all("x-acs-dingtalk-access-token" in {k.lower() for k in r.headers} for r in file_gets)
+    assert len(file_gets) == 3 and all(
+        "x-acs-dingtalk-access-token" in {k.lower() for k in r.headers} for r in file_gets
+    )
 
 
 async def test_duplicate_picture_is_downloaded_once(
@@ -228,7 +244,9 @@ async def test_duplicate_picture_is_downloaded_once(
     assert len([r for r in fake.requests if r.path == "/v1.0/robot/messageFiles/download"]) == 1
 
 
-async def test_open_connection_failures_back_off_and_recover(fake: FakeDingTalk, dispatcher: CollectingDispatcher) -> None:
+async def test_open_connection_failures_back_off_and_recover(
+    fake: FakeDingTalk, dispatcher: CollectingDispatcher
+) -> None:
     fake.fail("/v1.0/gateway/connections/open", 503, times=2)
     client = DingTalkStream(fake.settings(), dispatcher)
     client.start_background()
@@ -240,10 +258,11 @@ async def test_open_connection_failures_back_off_and_recover(fake: FakeDingTalk,
         await client.stop()
 
 
-async def test_wrong_secret_keeps_retrying_without_connecting(fake: FakeDingTalk, dispatcher: CollectingDispatcher) -> None:
+async def test_wrong_secret_keeps_retrying_without_connecting(
+    fake: FakeDingTalk, dispatcher: CollectingDispatcher
+) -> None:
     client = DingTalkStream(fake.settings(client_secret="wrong"), dispatcher)
     client.start_background()
     await fake.wait_until(lambda: len(fake.open_requests) >= 2, 5, "two attempts")
     await client.stop()
     assert fake.connections == [] and not client.running
-
