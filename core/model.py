@@ -155,6 +155,8 @@ class Customer:
     merged_into: int | None = None
     source: str = "chat"
     created_by: str | None = None
+    assigned_at: datetime | None = None  # when the current owner got it (the 72 h untouched rule)
+    lead_state: str = "new"  # new | contacted | dormant (待激活)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     contacts: list[Contact] = field(default_factory=list)
@@ -177,6 +179,7 @@ class Deal:
     stage_entered_at: datetime | None = None
     last_followup_at: datetime | None = None
     next_followup_on: date | None = None
+    close_date: date | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -268,6 +271,7 @@ class Alert:
     acted_at: datetime | None = None
     action: str | None = None
     due_at: datetime | None = None
+    card_id: str | None = None
 
     @property
     def ledger_key(self) -> tuple[str, str, int, int, str]:

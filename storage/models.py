@@ -79,8 +79,12 @@ class CustomerRow(Base):
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     source: Mapped[str] = mapped_column(String(32), default="chat")
     created_by: Mapped[str | None] = mapped_column(String(64))
+    assigned_at: Mapped[datetime | None]
+    lead_state: Mapped[str] = mapped_column(String(16), default="new")  # new | contacted | dormant (待激活)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_customers_lead", "lead_state", "assigned_at"),)
 
 
 class ContactRow(Base):
@@ -112,6 +116,7 @@ class DealRow(Base):
     stage_entered_at: Mapped[datetime | None]
     last_followup_at: Mapped[datetime | None]
     next_followup_on: Mapped[date | None] = mapped_column(Date)
+    close_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -210,6 +215,7 @@ class AlertRow(Base):
     acted_by: Mapped[str | None] = mapped_column(String(64))
     acted_at: Mapped[datetime | None]
     action: Mapped[str | None] = mapped_column(String(64))
+    card_id: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (
         UniqueConstraint("rule", "subject_type", "subject_id", "level", "window", name="uq_alert_ledger"),
         Index("ix_alerts_subject", "subject_type", "subject_id", "state"),
@@ -283,3 +289,117 @@ class DialogRow(Base):
     channel: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class EvidenceFileRow(Base):
+    """A file attached as stage evidence (requirements, quote, contract scan), stored by content hash."""
+
+    __tablename__ = "evidence_files"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # requirements | quote | contract | other
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger)
+    stored_path: Mapped[str] = mapped_column(String(500))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class ApprovalRow(Base):
+    """A change waiting for a manager: a stage regression or an edit of a frozen field."""
+
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # stage_regression | frozen_field
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    approver_id: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected | cancelled
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_approvals_state", "state", "approver_id"),)
+
+
+class JobRow(Base):
+    """A long-running tracked job (offboarding handover): survives restarts, never repeats a step."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed | cancelled
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_jobs_state", "state"),)
+
+
+class JobItemRow(Base):
+    """One unit of a job (a customer to hand over); unique per job, so a re-run never moves it twice."""
+
+    __tablename__ = "job_items"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed | waiting
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("job_id", "subject_type", "subject_id", name="uq_job_item"),
+                      Index("ix_job_items_state", "job_id", "state"))
+
+
+class CallLogRow(Base):
+    """A call from the phone system, kept as received; idempotent by call_id."""
+
+    __tablename__ = "call_logs"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(128), unique=True)
+    rep_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    customer_phone: Mapped[str] = mapped_column(String(50))
+    phone_norm: Mapped[str | None] = mapped_column(String(20), index=True)
+    started_at: Mapped[datetime]
+    duration_s: Mapped[int] = mapped_column(Integer)
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"))
+    status: Mapped[str] = mapped_column(String(16), default="new")  # recorded | unknown_number | invalid
+    created_at: Mapped[datetime]
+
+
+class ImportBatchRow(Base):
+    """One `crmbot import` of a sheet: its summary, and the rows that need a human decision."""
+
+    __tablename__ = "import_batches"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="done")
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReviewItemRow(Base):
+    """A possible duplicate found on import (score between ask and auto): a manager decides."""
+
+    __tablename__ = "review_items"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    row_no: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    candidate_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | linked | created | ignored
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_review_items_state", "state"),)

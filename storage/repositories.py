@@ -115,7 +115,7 @@ class SqlUserRepository:
 
 # ---------------------------------------------------------------- customers
 _CUSTOMER_FIELDS = ("name", "name_key", "owner_id", "team", "region", "invalid_reason", "merged_into", "source",
-                    "created_by", "created_at", "updated_at")
+                    "created_by", "assigned_at", "lead_state", "created_at", "updated_at")
 _CONTACT_FIELDS = ("customer_id", "name", "title", "phone", "phone_norm", "email", "created_at")
 
 
@@ -208,8 +208,8 @@ class SqlCustomerRepository:
 
 # ---------------------------------------------------------------- deals
 _DEAL_FIELDS = ("customer_id", "owner_id", "title", "stage", "amount", "products", "payment_terms", "competitor",
-                "lost_reason", "stage_entered_at", "last_followup_at", "next_followup_on", "created_at",
-                "updated_at")
+                "lost_reason", "stage_entered_at", "last_followup_at", "next_followup_on", "close_date",
+                "created_at", "updated_at")
 
 
 def deal_from_row(row: DealRow) -> Deal:
@@ -390,7 +390,7 @@ class SqlMergeRepository:
 
 # ---------------------------------------------------------------- alerts (the exactly-once ledger)
 _ALERT_FIELDS = ("rule", "subject_type", "subject_id", "level", "window", "recipient_id", "created_at", "state",
-                 "acted_by", "acted_at", "action", "due_at")
+                 "acted_by", "acted_at", "action", "due_at", "card_id")
 
 
 def alert_from_row(r: AlertRow) -> Alert:

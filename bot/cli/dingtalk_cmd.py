@@ -11,7 +11,8 @@ import asyncio
 
 from bot.channels.dingtalk.client import DingTalkAPIError, DingTalkClient
 from bot.channels.dingtalk.inbound import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
-from bot.channels.dingtalk.settings import DingTalkSettings, load_dingtalk_settings
+from bot.channels.dingtalk.settings import DingTalkSettings
+from bot.cli.common import guarded, settings_from
 
 _CREDENTIAL_HINT = (
     "请到钉钉开放平台 → 应用开发 → 你的应用 → 凭证与基础信息，核对 Client ID 和 Client Secret。"
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("dingtalk", help="钉钉渠道工具")
     actions = parser.add_subparsers(dest="dingtalk_command", metavar="ACTION")
     check = actions.add_parser("check", help="检查钉钉配置：获取 accessToken 并申请 Stream 连接凭证")
-    check.set_defaults(func=run)
+    check.set_defaults(func=guarded(run))
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -81,15 +82,7 @@ async def check(settings: DingTalkSettings) -> tuple[int, list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_dingtalk_settings(getattr(args, "config", None))
-    except FileNotFoundError as exc:
-        print(f"找不到配置文件：{exc.filename}")
-        return 2
-    except ValueError as exc:  # tomllib and pydantic errors
-        print(f"配置有误：{exc}")
-        return 2
-    code, lines = asyncio.run(check(settings))
+    code, lines = asyncio.run(check(settings_from(args).dingtalk))
     for line in lines:
         print(line)
     return code

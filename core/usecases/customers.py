@@ -121,6 +121,7 @@ def create_customer(
             region=data.region or (actor.regions[0] if actor.regions else None),
             source=data.source,
             created_by=actor.id,
+            assigned_at=now if actor.has(*_OWNING_ROLES) else None,
             created_at=now,
             updated_at=now,
         )

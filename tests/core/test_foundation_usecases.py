@@ -108,7 +108,7 @@ def test_mark_invalid_keeps_the_customer(uow: FakeUnitOfWork) -> None:
     mark_customer_invalid(uow, REP, "恒康医疗", "重复录入", NOW)
     kept = uow.customers.get(c.customer.id)
     assert kept.status == CustomerStatus.INVALID and kept.invalid_reason == "重复录入"
-    audit = [e for e in uow.history.audit_log if e.action == "customer.invalid"][0]
+    audit = next(e for e in uow.history.audit_log if e.action == "customer.invalid")
     assert audit.before == {"status": "active", "invalid_reason": None}
 
 

@@ -8,7 +8,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from core.model import Alert, AuditEntry, Contact, Customer, Deal, FollowUp, FollowUpSource, Method, Role, User
+from core.model import (
+    Alert,
+    AuditEntry,
+    Contact,
+    Customer,
+    Deal,
+    FollowUp,
+    FollowUpSource,
+    Method,
+    Role,
+    User,
+)
 from storage.db import create_db_engine, upgrade
 from storage.uow import UnitOfWorkFactory
 
@@ -122,3 +133,22 @@ def test_audit_is_append_only_through_the_repository(uows: UnitOfWorkFactory) ->
         entries = uow.history.audit(subject_type="customer", subject_id="1")
         assert entries[0].after == {"a": 1}
     assert not hasattr(type(uow.history), "update_audit") and not hasattr(type(uow.history), "delete_audit")
+
+
+@pytest.mark.parametrize("table", ["audit_log", "stage_changes", "assignments"])
+def test_history_tables_refuse_update_and_delete_in_the_database(uows: UnitOfWorkFactory, table: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from core.model import Assignment, StageChange
+
+    with uows() as uow:
+        c = _customer(uow)
+        d = uow.deals.add(Deal(None, c.id, "zhangsan", "t", "lead", created_at=NOW, updated_at=NOW))
+        uow.history.add_audit(AuditEntry(None, NOW, "zhangsan", "x", "customer", "1", {}, {}))
+        uow.history.add_stage_change(StageChange(None, d.id, None, "lead", "forward", "zhangsan", NOW))
+        uow.history.add_assignment(Assignment(None, "customer", c.id, None, "zhangsan", "zhangsan", "", NOW))
+        uow.commit()
+    for statement in (f"UPDATE {table} SET id = id", f"DELETE FROM {table}"):
+        with uows() as uow, pytest.raises(DBAPIError):
+            uow.session.execute(text(statement))

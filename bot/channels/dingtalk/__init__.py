@@ -19,7 +19,7 @@ from bot.channels.dingtalk.client import DingTalkAPIError, DingTalkClient
 from bot.channels.dingtalk.http_mode import make_handler
 from bot.channels.dingtalk.inbound import AcceptGate, InboundTranslator
 from bot.channels.dingtalk.sender import DingTalkSender, render_card
-from bot.channels.dingtalk.settings import DingTalkSettings, load_dingtalk_settings
+from bot.channels.dingtalk.settings import DingTalkSettings
 from bot.channels.dingtalk.stream import DingTalkStream
 from bot.types import Dispatcher
 
@@ -34,7 +34,6 @@ __all__ = [
     "DingTalkSender",
     "DingTalkSettings",
     "DingTalkStream",
-    "load_dingtalk_settings",
     "render_card",
     "setup_dingtalk",
 ]

@@ -1,22 +1,16 @@
 """DingTalk (钉钉) channel settings: the `[dingtalk]` section of crmbot.toml.
 
-The lead's global settings embed `DingTalkSettings` as the `dingtalk` section (environment
-variables `CRMBOT_DINGTALK__CLIENT_ID` …). `load_dingtalk_settings` reads the same sources on
-its own so that `crmbot dingtalk check` works before the rest of the app is configured.
+`bot.settings.Settings` embeds it as `dingtalk` (environment: `CRMBOT_DINGTALK__CLIENT_ID` …).
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 DEFAULT_API_BASE_URL = "https://api.dingtalk.com"
 OPEN_CONNECTION_PATH = "/v1.0/gateway/connections/open"
-ENV_PREFIX = "CRMBOT_DINGTALK__"
 
 
 class DingTalkSettings(BaseModel):
@@ -58,31 +52,3 @@ class DingTalkSettings(BaseModel):
     def signing_secret(self) -> str:
         """Key of the outgoing-robot signature: app_secret, or the app's client secret."""
         return self.app_secret.get_secret_value() or self.client_secret.get_secret_value()
-
-
-def _env_section(environ: dict[str, str]) -> dict[str, Any]:
-    return {
-        key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)
-    }
-
-
-def load_dingtalk_settings(
-    config_path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
-) -> DingTalkSettings:
-    """The `[dingtalk]` section of the config file, overridden by `CRMBOT_DINGTALK__*` variables.
-
-    The file is `config_path`, else `$CRMBOT_CONFIG`, else `./crmbot.toml` if it exists; no file
-    at all is fine (everything may come from the environment).
-    """
-    env = dict(os.environ if environ is None else environ)
-    path = (
-        Path(config_path) if config_path else Path(env["CRMBOT_CONFIG"]) if env.get("CRMBOT_CONFIG") else None
-    )
-    if path is None and Path("crmbot.toml").exists():
-        path = Path("crmbot.toml")
-    section: dict[str, Any] = {}
-    if path is not None:
-        with path.open("rb") as fh:  # a missing explicit file is an error the caller reports
-            section = dict(tomllib.load(fh).get("dingtalk", {}))
-    section.update(_env_section(env))
-    return DingTalkSettings.model_validate(section)

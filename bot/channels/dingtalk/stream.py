@@ -219,7 +219,7 @@ class DingTalkStream(DingTalkStreamClient):
             try:
                 # A ticket is good for one connection only: open a new one on every (re)connect.
                 ticket = await self.api.open_stream_connection(self._subscriptions(), self.get_host_ip())
-                uri = f"{ticket.endpoint}?ticket={ticket.ticket}"
+                uri = f"{ticket.endpoint}?ticket={quote_plus(ticket.ticket)}"
                 async with websockets.connect(
                     uri,
                     proxy=None,  # never route the gateway through an environment proxy

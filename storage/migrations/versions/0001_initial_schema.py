@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 07:55:29.828767
+Create Date: 2026-11-24 07:56:37.783888
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('acted_by', sa.String(length=64), nullable=True),
     sa.Column('acted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('action', sa.String(length=64), nullable=True),
+    sa.Column('card_id', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rule', 'subject_type', 'subject_id', 'level', 'window', name='uq_alert_ledger')
     )
@@ -101,6 +102,19 @@ def upgrade() -> None:
     with op.batch_alter_table('dialogs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_dialogs_expires_at'), ['expires_at'], unique=False)
 
+    op.create_table('import_batches',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('filename', sa.String(length=500), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('summary', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('import_batches', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_import_batches_sha256'), ['sha256'], unique=False)
+
     op.create_table('inbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
@@ -117,6 +131,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.create_index('ix_inbox_status', ['status'], unique=False)
+
+    op.create_table('jobs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('progress', sa.JSON(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_jobs_state', ['state'], unique=False)
 
     op.create_table('outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -171,6 +200,8 @@ def upgrade() -> None:
     sa.Column('merged_into', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('source', sa.String(length=32), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=True),
+    sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lead_state', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merged_into'], ['customers.id'], ),
@@ -178,10 +209,27 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.create_index('ix_customers_lead', ['lead_state', 'assigned_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_key'), ['name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_team'), ['team'], unique=False)
+
+    op.create_table('job_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('job_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('subject_type', sa.String(length=32), nullable=False),
+    sa.Column('subject_id', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('job_id', 'subject_type', 'subject_id', name='uq_job_item')
+    )
+    with op.batch_alter_table('job_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_job_items_job_id'), ['job_id'], unique=False)
+        batch_op.create_index('ix_job_items_state', ['job_id', 'state'], unique=False)
 
     op.create_table('contacts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -216,6 +264,7 @@ def upgrade() -> None:
     sa.Column('stage_entered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_followup_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_followup_on', sa.Date(), nullable=True),
+    sa.Column('close_date', sa.Date(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
@@ -245,6 +294,66 @@ def upgrade() -> None:
     with op.batch_alter_table('merge_links', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_merge_links_loser_id'), ['loser_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_merge_links_winner_id'), ['winner_id'], unique=False)
+
+    op.create_table('review_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('batch_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('row_no', sa.Integer(), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('candidate_customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('evidence', sa.JSON(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], ),
+    sa.ForeignKeyConstraint(['candidate_customer_id'], ['customers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('review_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_items_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index('ix_review_items_state', ['state'], unique=False)
+
+    op.create_table('approvals',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('deal_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('requested_by', sa.String(length=64), nullable=False),
+    sa.Column('approver_id', sa.String(length=64), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('approvals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_approvals_approver_id'), ['approver_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_deal_id'), ['deal_id'], unique=False)
+        batch_op.create_index('ix_approvals_state', ['state', 'approver_id'], unique=False)
+
+    op.create_table('evidence_files',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('deal_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('stored_path', sa.String(length=500), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
+    sa.ForeignKeyConstraint(['deal_id'], ['deals.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('evidence_files', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_evidence_files_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_files_deal_id'), ['deal_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_files_sha256'), ['sha256'], unique=False)
 
     op.create_table('followups',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -293,11 +402,60 @@ def upgrade() -> None:
     with op.batch_alter_table('stage_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stage_changes_deal_id'), ['deal_id'], unique=False)
 
+    op.create_table('call_logs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('call_id', sa.String(length=128), nullable=False),
+    sa.Column('rep_id', sa.String(length=64), nullable=True),
+    sa.Column('customer_phone', sa.String(length=50), nullable=False),
+    sa.Column('phone_norm', sa.String(length=20), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('duration_s', sa.Integer(), nullable=False),
+    sa.Column('transcript', sa.Text(), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('followup_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
+    sa.ForeignKeyConstraint(['followup_id'], ['followups.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('call_id')
+    )
+    with op.batch_alter_table('call_logs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_call_logs_phone_norm'), ['phone_norm'], unique=False)
+        batch_op.create_index(batch_op.f('ix_call_logs_rep_id'), ['rep_id'], unique=False)
+
     # ### end Alembic commands ###
+    _append_only_triggers()
+
+
+APPEND_ONLY = ("audit_log", "stage_changes", "assignments")
+
+
+def _append_only_triggers() -> None:
+    """History tables refuse UPDATE and DELETE in the database itself, not only in the code."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(
+            "CREATE OR REPLACE FUNCTION crmbot_append_only() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"
+        )
+        for table in APPEND_ONLY:
+            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION crmbot_append_only()")
+    elif dialect == "sqlite":
+        for table in APPEND_ONLY:
+            for verb in ("UPDATE", "DELETE"):
+                op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                           f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('call_logs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_call_logs_rep_id'))
+        batch_op.drop_index(batch_op.f('ix_call_logs_phone_norm'))
+
+    op.drop_table('call_logs')
     with op.batch_alter_table('stage_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stage_changes_deal_id'))
 
@@ -308,6 +466,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_followups_customer_id'))
 
     op.drop_table('followups')
+    with op.batch_alter_table('evidence_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evidence_files_sha256'))
+        batch_op.drop_index(batch_op.f('ix_evidence_files_deal_id'))
+        batch_op.drop_index(batch_op.f('ix_evidence_files_customer_id'))
+
+    op.drop_table('evidence_files')
+    with op.batch_alter_table('approvals', schema=None) as batch_op:
+        batch_op.drop_index('ix_approvals_state')
+        batch_op.drop_index(batch_op.f('ix_approvals_deal_id'))
+        batch_op.drop_index(batch_op.f('ix_approvals_approver_id'))
+
+    op.drop_table('approvals')
+    with op.batch_alter_table('review_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_review_items_state')
+        batch_op.drop_index(batch_op.f('ix_review_items_batch_id'))
+
+    op.drop_table('review_items')
     with op.batch_alter_table('merge_links', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_merge_links_winner_id'))
         batch_op.drop_index(batch_op.f('ix_merge_links_loser_id'))
@@ -326,11 +501,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
     op.drop_table('contacts')
+    with op.batch_alter_table('job_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_items_state')
+        batch_op.drop_index(batch_op.f('ix_job_items_job_id'))
+
+    op.drop_table('job_items')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_team'))
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index(batch_op.f('ix_customers_name_key'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
+        batch_op.drop_index('ix_customers_lead')
 
     op.drop_table('customers')
     with op.batch_alter_table('users', schema=None) as batch_op:
@@ -343,10 +524,18 @@ def downgrade() -> None:
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_state')
+
+    op.drop_table('jobs')
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.drop_index('ix_inbox_status')
 
     op.drop_table('inbox')
+    with op.batch_alter_table('import_batches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_import_batches_sha256'))
+
+    op.drop_table('import_batches')
     with op.batch_alter_table('dialogs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_dialogs_expires_at'))
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.dingtalk.settings import DingTalkSettings, load_dingtalk_settings
+from bot.channels.dingtalk.settings import DingTalkSettings
 from bot.cli.main import main
+from bot.settings import load_settings
 from tests.fakes.dingtalk import FakeDingTalk
 
 
@@ -65,18 +66,18 @@ def test_check_without_configuration(
     monkeypatch.chdir(tmp_path)
     assert main(["dingtalk", "check"]) == 2
     assert "未配置钉钉" in capsys.readouterr().out
-    assert main(["--config", str(tmp_path / "missing.toml"), "dingtalk", "check"]) == 2
-    assert "找不到配置文件" in capsys.readouterr().out
+    assert main(["--config", str(tmp_path / "missing.toml"), "dingtalk", "check"]) == 1
+    assert "找不到配置文件" in capsys.readouterr().err
 
 
-def test_settings_from_file_and_environment(tmp_path: Path) -> None:
+def test_settings_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
         '[dingtalk]\nclient_id = "from-file"\nclient_secret = "topsecret-value"\n', encoding="utf-8"
     )
-    settings = load_dingtalk_settings(
-        path, environ={"CRMBOT_DINGTALK__CLIENT_ID": "from-env", "CRMBOT_DINGTALK__HTTP_MODE": "true"}
-    )
+    monkeypatch.setenv("CRMBOT_DINGTALK__CLIENT_ID", "from-env")
+    monkeypatch.setenv("CRMBOT_DINGTALK__HTTP_MODE", "true")
+    settings = load_settings(path).dingtalk
     assert settings.client_id == "from-env" and settings.http_mode is True and settings.enabled
     assert settings.robot_code == "from-env"  # defaults to the app's client id
     assert settings.stream_open_url == "https://api.dingtalk.com/v1.0/gateway/connections/open"
