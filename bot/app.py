@@ -68,7 +68,27 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         calendar=calendar,
     )
     services.parser_factory = _parser_factory(calendar)
+    for install in _service_hooks():
+        install(services)
     return services
+
+
+# feature modules that hook into the services (e.g. the reminder scans that `!advance` runs)
+SERVICE_HOOKS = ("bot.reminders.scheduler",)
+
+
+def _service_hooks() -> list[Any]:
+    hooks = []
+    for name in SERVICE_HOOKS:
+        try:
+            module = __import__(name, fromlist=["install"])
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        if hasattr(module, "install"):
+            hooks.append(module.install)
+    return hooks
 
 
 class BotApp:
@@ -148,7 +168,8 @@ def _extra_setups() -> list[Any]:
             if exc.name != name:
                 raise
             continue
-        setups.append(module.setup)
+        if hasattr(module, "setup"):
+            setups.append(module.setup)
     return setups
 
 

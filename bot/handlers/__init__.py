@@ -11,6 +11,11 @@ FEATURES = (
     "bot.handlers.help",
     "bot.handlers.customers",
     "bot.handlers.followups",
+    "bot.handlers.deals",
+    "bot.handlers.assignment",
+    "bot.handlers.alerts",
+    "bot.handlers.merge",
+    "bot.handlers.offboarding",
     "bot.handlers.freetext",
 )
 

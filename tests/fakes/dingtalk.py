@@ -808,12 +808,18 @@ class FakeDingTalk:
                     done.set()
                     return
 
+        rate = float(request.query.get("rate", "0"))  # frames/s; 0 = as fast as possible
+        batch = max(1, int(rate / 200)) if rate else n
         task = asyncio.create_task(reader())
         start = time.perf_counter()
         for i in range(n):
             frame = self._frame("CALLBACK", BOT_TOPIC, bot_text(f"echo {i}"))
             sent[frame["headers"]["messageId"]] = time.perf_counter()
             await ws.send_str(json.dumps(frame, ensure_ascii=False))
+            if rate and (i + 1) % batch == 0:
+                delay = start + (i + 1) / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
         await asyncio.wait_for(done.wait(), 60)
         elapsed = time.perf_counter() - start
         await ws.send_str(json.dumps({"done": True, "elapsed": elapsed, "latencies": latencies}))
