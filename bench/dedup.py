@@ -17,7 +17,6 @@ import csv
 import os
 import random
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ def bench_check(n: int, queries: int = 1000) -> None:
     rows = list(Generator(seed=11).rows(n + queries * 3))
     rng = random.Random(5)
     rng.shuffle(rows)
-    stored, probes = rows[:n], rows[n:n + queries]
+    stored, probes = rows[:n], rows[n : n + queries]
     for pos, (row_id, name, company, phone, email, _src, _contact, customer) in enumerate(stored):
         rec = normalizer.record(row_id, name, company, phone, email)
         index.add_normalized(row_id, customer, rec)
@@ -70,10 +69,14 @@ def bench_check(n: int, queries: int = 1000) -> None:
         digits = re.sub(r"\D", "", phone)[-11:]
         phones.get(digits)
         base.append((time.perf_counter() - t0) * 1000)
-    print(f"    check   p50 {_pct(took, .5):.3f} ms  p99 {_pct(took, .99):.3f} ms  max {max(took):.3f} ms"
-          f"  (target p99 < 5 ms)")
-    print(f"    baseline exact-phone dict lookup  p50 {_pct(base, .5):.4f} ms  p99 {_pct(base, .99):.4f} ms"
-          f"  → check/baseline p99 ×{_pct(took, .99) / max(_pct(base, .99), 1e-6):.0f}")
+    print(
+        f"    check   p50 {_pct(took, 0.5):.3f} ms  p99 {_pct(took, 0.99):.3f} ms  max {max(took):.3f} ms"
+        f"  (target p99 < 5 ms)"
+    )
+    print(
+        f"    baseline exact-phone dict lookup  p50 {_pct(base, 0.5):.4f} ms  p99 {_pct(base, 0.99):.4f} ms"
+        f"  → check/baseline p99 ×{_pct(took, 0.99) / max(_pct(base, 0.99), 1e-6):.0f}"
+    )
     print(f"    decisions {dict(decisions)}; links to the right customer {right}/{decisions['link']}")
 
 
@@ -117,10 +120,14 @@ def bench_batch(sizes: list[int], workdir: Path) -> None:
             for row in csv.DictReader(fh):
                 pred_c[row["row_id"]], pred_g[row["row_id"]] = row["contact_group"], row["company_group"]
         sc, sg = pairwise_score(truth_c, pred_c), pairwise_score(truth_g, pred_g)
-        print(f"    {n:>9,} rows: dedupe {wall:6.1f} s, peak RSS {rss:6.0f} MiB | raw baseline (read, "
-              f"group by phone, write) {raw_wall:5.1f} s → ×{wall / raw_wall:.1f} | generated in {gen:.0f} s")
-        print(f"               contact P {sc.precision:.4f} R {sc.recall:.4f} F1 {sc.f1:.4f}; "
-              f"company P {sg.precision:.4f} R {sg.recall:.4f} F1 {sg.f1:.4f}")
+        print(
+            f"    {n:>9,} rows: dedupe {wall:6.1f} s, peak RSS {rss:6.0f} MiB | raw baseline (read, "
+            f"group by phone, write) {raw_wall:5.1f} s → ×{wall / raw_wall:.1f} | generated in {gen:.0f} s"
+        )
+        print(
+            f"               contact P {sc.precision:.4f} R {sc.recall:.4f} F1 {sc.f1:.4f}; "
+            f"company P {sg.precision:.4f} R {sg.recall:.4f} F1 {sg.f1:.4f}"
+        )
 
 
 def main() -> int:

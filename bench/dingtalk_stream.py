@@ -27,7 +27,11 @@ from pathlib import Path
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Run as a script, this file's directory heads sys.path and its name would shadow the SDK package
+# `dingtalk_stream`: replace that entry with the repository root.
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 from bot.channels.dingtalk.stream import DingTalkStream  # noqa: E402
 from bot.types import CardAction, IncomingMessage  # noqa: E402
@@ -59,7 +63,12 @@ async def _push_paced(fake: FakeDingTalk, n: int, rate: float, tag: str) -> None
     interval = batch / rate
     start = time.perf_counter()
     for i in range(0, n, batch):
-        fake.push_many([fake.bot_frame(bot_text(f"拜访 {tag} {j}", msg_id=f"{tag}-{j}")) for j in range(i, min(n, i + batch))])
+        fake.push_many(
+            [
+                fake.bot_frame(bot_text(f"拜访 {tag} {j}", msg_id=f"{tag}-{j}"))
+                for j in range(i, min(n, i + batch))
+            ]
+        )
         delay = start + (i // batch + 1) * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -118,7 +127,9 @@ async def echo_run(fake: FakeDingTalk, n: int, rate: float) -> dict[str, float]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=5000, help="frames per run")
     parser.add_argument("--rate", type=float, default=1000.0, help="frames/s in the paced (latency) run")
     parser.add_argument("--inbox-ms", type=float, default=0.0, help="simulated inbox write time per event")
@@ -127,10 +138,16 @@ async def main() -> None:
     with FakeDingTalk() as fake:
         echo = await echo_run(fake, args.n, args.rate)
         adapter = await adapter_run(fake, args.n, args.rate, args.inbox_ms)
-    print(f"DingTalk Stream, {args.n} bot-message frames, paced run at {args.rate:.0f}/s, inbox {args.inbox_ms} ms")
+    print(
+        f"DingTalk Stream, {args.n} bot-message frames, paced run at {args.rate:.0f}/s, inbox {args.inbox_ms} ms"
+    )
     print(f"{'':28}{'acked/s (burst)':>18}{'p50 ms':>10}{'p99 ms':>10}")
-    print(f"{'bare websocket echo':28}{echo['acked_per_s']:>18,.0f}{echo['p50_ms']:>10.2f}{echo['p99_ms']:>10.2f}")
-    print(f"{'DingTalkStream + SDK frames':28}{adapter['acked_per_s']:>18,.0f}{adapter['p50_ms']:>10.2f}{adapter['p99_ms']:>10.2f}")
+    print(
+        f"{'bare websocket echo':28}{echo['acked_per_s']:>18,.0f}{echo['p50_ms']:>10.2f}{echo['p99_ms']:>10.2f}"
+    )
+    print(
+        f"{'DingTalkStream + SDK frames':28}{adapter['acked_per_s']:>18,.0f}{adapter['p50_ms']:>10.2f}{adapter['p99_ms']:>10.2f}"
+    )
     print(f"ratio adapter/echo throughput: {adapter['acked_per_s'] / echo['acked_per_s']:.2f}")
 
 

@@ -26,6 +26,8 @@ from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+BOT_KEY: web.AppKey[Any] = web.AppKey("crmbot", object)
+
 
 def _parser_factory(services_calendar: Any) -> Any:
     def load() -> Any:
@@ -97,9 +99,9 @@ class BotApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.senders: dict[str, ChannelSender] = {}
-        self.dispatcher = AsyncDispatcher(services, on_done=self.kick)
+        self.dispatcher = AsyncDispatcher(services, on_done=self.kick, senders=self.senders)
         self.web = web.Application(client_max_size=2 * 1024 * 1024)
-        self.web["bot"] = self
+        self.web[BOT_KEY] = self
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self.web.router.add_get("/healthz", self._healthz)
@@ -114,7 +116,10 @@ class BotApp:
 
     async def _start(self, app: web.Application) -> None:
         if self.services.parser_factory is not None:
-            await asyncio.to_thread(lambda: self.services.parser)  # load jieba once, before traffic
+            try:  # load jieba once, before traffic
+                await asyncio.to_thread(lambda: self.services.parser)
+            except ImportError:
+                log.warning("free-text parser unavailable: only commands will work")
         self._loops.append(asyncio.create_task(self._outbox_loop()))
 
     async def _stop(self, app: web.Application) -> None:

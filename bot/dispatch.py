@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from bot.runtime import handle_event, record_inbound
 from bot.services import Services
@@ -17,8 +18,10 @@ log = logging.getLogger(__name__)
 class AsyncDispatcher:
     """Implements `bot.types.Dispatcher` for the channel adapters."""
 
-    def __init__(self, services: Services, *, workers: int = 4, on_done: Callable[[], None] | None = None) -> None:
+    def __init__(self, services: Services, *, workers: int = 4, on_done: Callable[[], None] | None = None,
+                 senders: Mapping[str, object] | None = None) -> None:
         self.services = services
+        self.senders = senders if senders is not None else {}
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmbot-db")
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_done = on_done
@@ -35,12 +38,32 @@ class AsyncDispatcher:
 
     async def _work(self, event: IncomingMessage | CardAction, inbox_id: int) -> None:
         loop = asyncio.get_running_loop()
+        if isinstance(event, IncomingMessage) and event.attachments:
+            event = await self._fetch_attachments(event)
         try:
             await loop.run_in_executor(self.executor, handle_event, self.services, event, inbox_id)
         except Exception:
             log.exception("processing inbox row %s failed", inbox_id)
         if self.on_done is not None:
             self.on_done()
+
+    async def _fetch_attachments(self, event: IncomingMessage) -> IncomingMessage:
+        """Download platform media (WeCom media ids, DingTalk download codes) in the work task,
+        never on the request path; a failed download leaves the path empty for the handler to report."""
+        fetch = getattr(self.senders.get(event.channel), "fetch_attachment", None)
+        if fetch is None:
+            return event
+        fetched = []
+        for attachment in event.attachments:
+            if attachment.path:
+                fetched.append(attachment)
+                continue
+            try:
+                fetched.append(await fetch(attachment))
+            except Exception:
+                log.exception("could not download attachment %s", attachment.filename)
+                fetched.append(attachment)
+        return replace(event, attachments=tuple(fetched))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for the work in flight (graceful shutdown, tests)."""

@@ -23,14 +23,40 @@ from core.dedup.normalize import NormalizedRecord
 # Column roles, by header as people write it (compared trimmed and lower-cased).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "contact", "contact_name", "姓名", "联系人", "联系人姓名", "客户姓名"),
-    "company": ("company", "company_name", "customer", "公司", "公司名称", "客户名称", "客户", "单位",
-                "单位名称", "企业名称"),
-    "phone": ("phone", "mobile", "tel", "telephone", "电话", "手机", "手机号", "手机号码", "联系电话",
-              "电话号码"),
+    "company": (
+        "company",
+        "company_name",
+        "customer",
+        "公司",
+        "公司名称",
+        "客户名称",
+        "客户",
+        "单位",
+        "单位名称",
+        "企业名称",
+    ),
+    "phone": (
+        "phone",
+        "mobile",
+        "tel",
+        "telephone",
+        "电话",
+        "手机",
+        "手机号",
+        "手机号码",
+        "联系电话",
+        "电话号码",
+    ),
     "email": ("email", "e-mail", "mail", "邮箱", "电子邮箱", "电子邮件", "邮件"),
 }
-OUTPUT_COLUMNS = ("contact_group", "company_group", "contact_score", "contact_reason", "company_score",
-                  "company_reason")
+OUTPUT_COLUMNS = (
+    "contact_group",
+    "company_group",
+    "contact_score",
+    "contact_reason",
+    "company_score",
+    "company_reason",
+)
 ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 reads every GBK file
 MAX_CELL = 1000  # characters of a cell used for matching; the output keeps the cell whole
 
@@ -40,8 +66,11 @@ class SheetError(Exception):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("dedupe", help="找出客户表中的重复联系人与重复公司",
-                            description="读取客户表（CSV），为每一行标注所属的联系人组与公司组，并写出理由。")
+    parser = sub.add_parser(
+        "dedupe",
+        help="找出客户表中的重复联系人与重复公司",
+        description="读取客户表（CSV），为每一行标注所属的联系人组与公司组，并写出理由。",
+    )
     parser.add_argument("input", help="输入 CSV 文件（UTF-8、带 BOM 的 UTF-8 或 GBK）")
     parser.add_argument("--out", required=True, help="输出 CSV 文件路径")
     parser.add_argument("--auto", type=float, default=None, help="自动合并阈值（0-100，默认取配置或 90）")
@@ -113,13 +142,15 @@ def read_records(path: Path, encoding: str) -> tuple[list[str], dict[str, int], 
         roles = _columns(header)
         for line, cells in rows:
             row_id = _cell(cells, roles.get("row_id")).strip() or str(line)
-            records.append(normalizer.record(
-                row_id,
-                name=_cell(cells, roles.get("name")),
-                company=_cell(cells, roles.get("company")),
-                phone=_cell(cells, roles.get("phone")),
-                email=_cell(cells, roles.get("email")),
-            ))
+            records.append(
+                normalizer.record(
+                    row_id,
+                    name=_cell(cells, roles.get("name")),
+                    company=_cell(cells, roles.get("company")),
+                    phone=_cell(cells, roles.get("phone")),
+                    email=_cell(cells, roles.get("email")),
+                )
+            )
     if not records:
         raise SheetError(f"文件 {path.name} 只有表头，没有数据行。")
     return header, roles, records
@@ -131,8 +162,15 @@ def _fmt(link: Link | None) -> tuple[str, str]:
     return f"{link.score:.0f}", link.reason
 
 
-def write_groups(src: Path, encoding: str, out: Path, header: list[str], roles: dict[str, int],
-                 records: list[NormalizedRecord], result: BatchResult) -> None:
+def write_groups(
+    src: Path,
+    encoding: str,
+    out: Path,
+    header: list[str],
+    roles: dict[str, int],
+    records: list[NormalizedRecord],
+    result: BatchResult,
+) -> None:
     ids = [r.record_id for r in records]
     out_header = list(header) if "row_id" in roles else ["row_id", *header]
     out_header += [c for c in OUTPUT_COLUMNS if c not in out_header]
@@ -147,9 +185,18 @@ def write_groups(src: Path, encoding: str, out: Path, header: list[str], roles: 
             contact_score, contact_reason = _fmt(result.contact_link[i])
             company_score, company_reason = _fmt(result.company_link[i])
             lead = [] if "row_id" in roles else [ids[i]]
-            writer.writerow([*lead, *cells, f"ct-{ids[result.contact_group[i]]}",
-                             f"co-{ids[result.company_group[i]]}", contact_score, contact_reason,
-                             company_score, company_reason])
+            writer.writerow(
+                [
+                    *lead,
+                    *cells,
+                    f"ct-{ids[result.contact_group[i]]}",
+                    f"co-{ids[result.company_group[i]]}",
+                    contact_score,
+                    contact_reason,
+                    company_score,
+                    company_reason,
+                ]
+            )
 
 
 def _auto_threshold(args: argparse.Namespace) -> float:
@@ -180,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
     companies = result.company_groups()
     dup_contacts = sum(1 for rows in contacts.values() if len(rows) > 1)
     dup_companies = sum(1 for rows in companies.values() if len(rows) > 1)
-    print(f"共 {len(records)} 行：{len(contacts)} 位联系人（{dup_contacts} 位有重复记录），"
-          f"{len(companies)} 家公司（{dup_companies} 家有重复记录）。"
-          f"结果已写入 {out}，用时 {time.perf_counter() - started:.1f} 秒。")
+    print(
+        f"共 {len(records)} 行：{len(contacts)} 位联系人（{dup_contacts} 位有重复记录），"
+        f"{len(companies)} 家公司（{dup_companies} 家有重复记录）。"
+        f"结果已写入 {out}，用时 {time.perf_counter() - started:.1f} 秒。"
+    )
     return 0

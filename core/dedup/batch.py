@@ -32,9 +32,9 @@ from core.dedup.score import (
     SUPPORT_MIN,
     Evidence,
     NameRelation,
-    _industry_compatible,
     company_similarity,
     contact_evidence,
+    industry_compatible,
     name_relation,
 )
 
@@ -67,7 +67,7 @@ class _CompanyCluster:
     def compatible(self, other: _CompanyCluster, weak: bool = False) -> bool:
         if len(self.cities | other.cities) > 1:
             return False
-        return all(_industry_compatible(a, b) for a in self.industries for b in other.industries)
+        return all(industry_compatible(a, b) for a in self.industries for b in other.industries)
 
     def absorb(self, other: _CompanyCluster) -> None:
         self.cities |= other.cities
@@ -170,7 +170,7 @@ def _pairs(items: Sequence[int]) -> Iterable[tuple[int, int]]:
     """All pairs of a small block, a star around the first item of a large one."""
     if len(items) <= 20:
         for i, a in enumerate(items):
-            for b in items[i + 1:]:
+            for b in items[i + 1 :]:
                 yield a, b
     else:
         for b in items[1:]:
@@ -181,8 +181,12 @@ def group_records(records: Sequence[NormalizedRecord], auto: float = 90.0) -> Ba
     """Groups rows into companies, then contacts within companies. Linear in len(records)."""
     company_of, company_link = _group_companies(records, auto)
     contact_of, contact_link = _group_contacts(records, company_of, auto)
-    return BatchResult(contact_group=contact_of, company_group=company_of, contact_link=contact_link,
-                       company_link=company_link)
+    return BatchResult(
+        contact_group=contact_of,
+        company_group=company_of,
+        contact_link=contact_link,
+        company_link=company_link,
+    )
 
 
 # ---------------------------------------------------------------- companies
@@ -193,20 +197,32 @@ def group_records(records: Sequence[NormalizedRecord], auto: float = 90.0) -> Ba
 # two firms, so they are merged only where the same person is seen under both.
 TYPO_MAJORITY = 3
 BLOCK_PASSES: tuple[tuple[str, bool], ...] = (
-    ("core", False), ("brand", False), ("core_key", True), ("brand_key", True),
+    ("core", False),
+    ("brand", False),
+    ("core_key", True),
+    ("brand_key", True),
 )
 
 
-def _merge_block(g: _Guarded, nodes: list[int], node_name: list[CompanyName], node_rows: list[list[int]],
-                 people: dict[int, set[str]], need_support: bool, auto: float) -> None:
+def _merge_block(
+    g: _Guarded,
+    nodes: list[int],
+    node_name: list[CompanyName],
+    node_rows: list[list[int]],
+    people: dict[int, set[str]],
+    need_support: bool,
+    auto: float,
+) -> None:
     roots = list(dict.fromkeys(g.find(n) for n in nodes))
     if len(roots) < 2:
         return
     rep = {}
     for n in nodes:  # the best-described node of each cluster speaks for it
         r = g.find(n)
-        if r not in rep or (bool(node_name[n].city), len(node_rows[n])) > \
-                (bool(node_name[rep[r]].city), len(node_rows[rep[r]])):
+        if r not in rep or (bool(node_name[n].city), len(node_rows[n])) > (
+            bool(node_name[rep[r]].city),
+            len(node_rows[rep[r]]),
+        ):
             rep[r] = n
     if not need_support and g.can_join(roots):
         anchor = max(roots, key=lambda r: (bool(node_name[rep[r]].city), len(node_rows[rep[r]])))
@@ -221,15 +237,20 @@ def _merge_block(g: _Guarded, nodes: list[int], node_name: list[CompanyName], no
     partners: dict[int, list[int]] = defaultdict(list)
     why: dict[tuple[int, int], str] = {}
     for i, a in enumerate(roots):
-        for b in roots[i + 1:]:
+        for b in roots[i + 1 :]:
             if not g.attrs[a].compatible(g.attrs[b]):
                 continue
             na, nb = node_name[rep[a]], node_name[rep[b]]
             small, large = sorted((g.attrs[a].rows, g.attrs[b].rows))
             # in one city, a spelling seen once beside a well-attested one that sounds the same is a
             # typo of it; without a city it could as well be another city's firm
-            typo = na.core != nb.core and na.city is not None and na.city == nb.city \
-                and small == 1 and large >= TYPO_MAJORITY
+            typo = (
+                na.core != nb.core
+                and na.city is not None
+                and na.city == nb.city
+                and small == 1
+                and large >= TYPO_MAJORITY
+            )
             if typo or people.get(a, set()) & people.get(b, set()):
                 partners[a].append(b)
                 partners[b].append(a)
@@ -268,8 +289,9 @@ def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[
 
     def make(n: int) -> _CompanyCluster:
         c = node_name[n]
-        return _CompanyCluster({c.city} if c.city else set(), {c.industry_key} if c.industry_key else set(),
-                               len(node_rows[n]))
+        return _CompanyCluster(
+            {c.city} if c.city else set(), {c.industry_key} if c.industry_key else set(), len(node_rows[n])
+        )
 
     g = _Guarded(len(node_name), make)
     for n, rows in enumerate(node_rows):
@@ -332,12 +354,16 @@ def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[
 # ---------------------------------------------------------------- contacts
 
 
-def _group_contacts(records: Sequence[NormalizedRecord], company_of: Sequence[int],
-                    auto: float) -> tuple[list[int], list[Link | None]]:
+def _group_contacts(
+    records: Sequence[NormalizedRecord], company_of: Sequence[int], auto: float
+) -> tuple[list[int], list[Link | None]]:
     def make(i: int) -> _ContactCluster:
         name = records[i].name
-        return _ContactCluster({name.surname_key} if name.surname_key else set(),
-                               [name] if name.is_full else [], set(records[i].mobiles))
+        return _ContactCluster(
+            {name.surname_key} if name.surname_key else set(),
+            [name] if name.is_full else [],
+            set(records[i].mobiles),
+        )
 
     g = _Guarded(len(records), make)
 
@@ -384,8 +410,11 @@ def _group_contacts(records: Sequence[NormalizedRecord], company_of: Sequence[in
             continue
         target = named[0] if named else titled[0]
         surname = records[target].name.surname
-        ev = (Evidence(90.0, ("同一公司", f"该公司仅一位{surname}姓联系人")) if named
-              else Evidence(85.0, ("同一公司", "同姓（称呼）")))
+        ev = (
+            Evidence(90.0, ("同一公司", f"该公司仅一位{surname}姓联系人"))
+            if named
+            else Evidence(85.0, ("同一公司", "同姓（称呼）"))
+        )
         for r in titled:
             if r != target:
                 g.union(target, r, ev, weak=True)

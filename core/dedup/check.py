@@ -91,7 +91,9 @@ class DedupDecision(BaseModel):
         if self.decision != "ask" or not self.candidates:
             return None
         best = self.candidates[0]
-        why = "，".join(best.company_evidence + [e for e in best.contact_evidence if e not in best.company_evidence])
+        why = "，".join(
+            best.company_evidence + [e for e in best.contact_evidence if e not in best.company_evidence]
+        )
         return f"是否关联到 {best.label}？（{why}）" if why else f"是否关联到 {best.label}？"
 
 
@@ -122,9 +124,13 @@ def normalize_input(new: CustomerInput, normalizer: Normalizer | None = None) ->
     return n.record("new", new.name, new.company, new.phone, new.email)
 
 
-def check(new: CustomerInput | NormalizedRecord, candidates: Iterable[ExistingRecord],
-          thresholds: DedupThresholds | None = None, normalizer: Normalizer | None = None,
-          max_candidates: int = 5) -> DedupDecision:
+def check(
+    new: CustomerInput | NormalizedRecord,
+    candidates: Iterable[ExistingRecord],
+    thresholds: DedupThresholds | None = None,
+    normalizer: Normalizer | None = None,
+    max_candidates: int = 5,
+) -> DedupDecision:
     """Decide link / ask / new for `new` against `candidates` (fetched by blocking keys)."""
     t = thresholds or DedupThresholds()
     n = normalizer or _default_normalizer()
@@ -137,16 +143,24 @@ def check(new: CustomerInput | NormalizedRecord, candidates: Iterable[ExistingRe
         if max(company.score, contact.score) < t.ask:
             continue
         match = DedupMatch(
-            record_id=cand.record_id, customer_id=cand.customer_id, label=_label(other),
-            company_score=company.score, company_evidence=list(company.reasons),
-            contact_score=contact.score, contact_evidence=list(contact.reasons),
+            record_id=cand.record_id,
+            customer_id=cand.customer_id,
+            label=_label(other),
+            company_score=company.score,
+            company_evidence=list(company.reasons),
+            contact_score=contact.score,
+            contact_evidence=list(contact.reasons),
         )
         scored.append((match, company, contact))
     if not scored:
         return DedupDecision(decision="new")
     # a person found by phone or email also finds their company, when the names do not contradict
-    scored.sort(key=lambda m: (-(m[1].score if m[1].conflict else max(m[1].score, min(m[2].score, 95.0))),
-                               -m[2].score))
+    scored.sort(
+        key=lambda m: (
+            -(m[1].score if m[1].conflict else max(m[1].score, min(m[2].score, 95.0))),
+            -m[2].score,
+        )
+    )
     best_by_customer: dict[str, tuple[DedupMatch, float]] = {}
     for match, company, contact in scored:
         strength = company.score if company.conflict else max(company.score, min(contact.score, 95.0))
@@ -159,9 +173,12 @@ def check(new: CustomerInput | NormalizedRecord, candidates: Iterable[ExistingRe
         # two existing customers are equally likely: a person must choose
         decision = "ask"
     result = DedupDecision(
-        decision=decision, customer_id=top.customer_id if decision != "new" else None, score=top_score,
-        evidence=top.company_evidence if top.company_score >= top.contact_score else
-        top.contact_evidence + top.company_evidence,
+        decision=decision,
+        customer_id=top.customer_id if decision != "new" else None,
+        score=top_score,
+        evidence=top.company_evidence
+        if top.company_score >= top.contact_score
+        else top.contact_evidence + top.company_evidence,
         candidates=[m for m, _ in ranked[:max_candidates]],
     )
     # the contact: the best person inside the chosen customer, or anywhere if the customer is new
@@ -218,11 +235,17 @@ class DedupIndex:
         out = []
         for pos in list(found)[:limit]:
             record_id, customer_id, normalized = self._records[pos]
-            out.append(ExistingRecord.model_construct(
-                record_id=record_id, customer_id=customer_id, name=normalized.name.typed,
-                company=normalized.company.typed, phone=normalized.phone_typed,
-                email=normalized.email_typed, normalized=normalized,
-            ))
+            out.append(
+                ExistingRecord.model_construct(
+                    record_id=record_id,
+                    customer_id=customer_id,
+                    name=normalized.name.typed,
+                    company=normalized.company.typed,
+                    phone=normalized.phone_typed,
+                    email=normalized.email_typed,
+                    normalized=normalized,
+                )
+            )
         return out
 
     def check(self, new: CustomerInput, thresholds: DedupThresholds | None = None) -> DedupDecision:

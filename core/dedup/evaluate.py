@@ -34,5 +34,11 @@ def pairwise_score(truth: Mapping[str, Hashable], predicted: Mapping[str, Hashab
     p = correct / predicted_pairs if predicted_pairs else 1.0
     r = correct / true_pairs if true_pairs else 1.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return PairwiseScore(precision=p, recall=r, f1=f, true_pairs=true_pairs,
-                         predicted_pairs=predicted_pairs, correct_pairs=correct)
+    return PairwiseScore(
+        precision=p,
+        recall=r,
+        f1=f,
+        true_pairs=true_pairs,
+        predicted_pairs=predicted_pairs,
+        correct_pairs=correct,
+    )

@@ -26,8 +26,24 @@ def _identity(text: str) -> str:
 # ---------------------------------------------------------------- generic text
 
 
-_BRACKETS = str.maketrans({"【": "(", "】": ")", "〔": "(", "〕": ")", "[": "(", "]": ")", "{": "(", "}": ")",
-                           "〈": "(", "〉": ")", "《": "(", "》": ")", "「": "(", "」": ")"})
+_BRACKETS = str.maketrans(
+    {
+        "【": "(",
+        "】": ")",
+        "〔": "(",
+        "〕": ")",
+        "[": "(",
+        "]": ")",
+        "{": "(",
+        "}": ")",
+        "〈": "(",
+        "〉": ")",
+        "《": "(",
+        "》": ")",
+        "「": "(",
+        "」": ")",
+    }
+)
 
 
 def fold_width(text: str) -> str:
@@ -227,8 +243,12 @@ class NormalizedRecord:
 class Normalizer:
     """Builds NormalizedRecords; the converters are injected, results are cached per distinct text."""
 
-    def __init__(self, to_simplified: TextFn | None = None, to_phonetic: TextFn | None = None,
-                 cache_size: int = 1 << 18) -> None:
+    def __init__(
+        self,
+        to_simplified: TextFn | None = None,
+        to_phonetic: TextFn | None = None,
+        cache_size: int = 1 << 18,
+    ) -> None:
         self._simplify = to_simplified or _identity
         self._phonetic = to_phonetic or _identity
         self.company = lru_cache(maxsize=cache_size)(self._company)  # type: ignore[method-assign]
@@ -242,9 +262,15 @@ class Normalizer:
     def phonetic(self, text: str) -> str:
         return self._phonetic(text)
 
-    def record(self, record_id: str, name: str | None = None, company: str | None = None,
-               phone: str | None = None, email: str | None = None,
-               extra: dict[str, str] | None = None) -> NormalizedRecord:
+    def record(
+        self,
+        record_id: str,
+        name: str | None = None,
+        company: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> NormalizedRecord:
         return NormalizedRecord(
             record_id=record_id,
             name=self.person(name or ""),
@@ -270,7 +296,7 @@ class Normalizer:
             rest = text[size:]
             for suffix in _PLACE_SUFFIX:
                 if rest.startswith(suffix):
-                    rest = rest[len(suffix):]
+                    rest = rest[len(suffix) :]
                     break
             return place, rest
         return None, text
@@ -281,7 +307,7 @@ class Normalizer:
         rest = text
         for word in vocab.COUNTRY_WORDS:
             if rest.startswith(word) and len(rest) > len(word) + 1:
-                rest = rest[len(word):]
+                rest = rest[len(word) :]
         for _ in range(2):  # "广东省深圳市…": a province, then a city
             place, after = self._place_prefix(rest)
             if place is None or len(after) < 2 or self._only_industry(after):
@@ -315,7 +341,7 @@ class Normalizer:
         brand = core
         while word := _INDUSTRY.longest(brand, keep=2):
             brand = brand[: -len(word)]
-        return brand, core[len(brand):]
+        return brand, core[len(brand) :]
 
     def _company(self, typed: str) -> CompanyName:
         text = self._simplify(fold_width(typed)).strip()
@@ -339,9 +365,16 @@ class Normalizer:
         # a branch written after the core: "…有限公司上海分公司" keeps its place as the city
         brand, industry = self._split_industry(core)
         return CompanyName(
-            typed=typed, folded=folded, core=core, brand=brand, industry=industry, city=city,
-            legal_form=legal + "".join(legal_extra), core_key=self._phonetic(core),
-            brand_key=self._phonetic(brand), industry_key=self._phonetic(industry),
+            typed=typed,
+            folded=folded,
+            core=core,
+            brand=brand,
+            industry=industry,
+            city=city,
+            legal_form=legal + "".join(legal_extra),
+            core_key=self._phonetic(core),
+            brand_key=self._phonetic(brand),
+            industry_key=self._phonetic(industry),
         )
 
     def _company_latin(self, typed: str, text: str) -> CompanyName:
@@ -349,8 +382,18 @@ class Normalizer:
         while len(words) > 1 and words[-1] in _EN_LEGAL:
             words.pop()
         core = "".join(words)
-        return CompanyName(typed=typed, folded=core, core=core, brand=core, industry="", city=None,
-                           legal_form="", core_key=core, brand_key=core, industry_key="")
+        return CompanyName(
+            typed=typed,
+            folded=core,
+            core=core,
+            brand=core,
+            industry="",
+            city=None,
+            legal_form="",
+            core_key=core,
+            brand_key=core,
+            industry_key="",
+        )
 
     # -- people
 
@@ -379,10 +422,15 @@ class Normalizer:
             # "王建国总" is rare; a long remainder means the "title" was part of the given name
             surname, given, title = folded[:1], folded[1:], ""
         return PersonName(
-            typed=typed, folded=folded, surname=surname, given=given, title=title,
+            typed=typed,
+            folded=folded,
+            surname=surname,
+            given=given,
+            title=title,
             # surnames compare by character: 徐/许 sound alike but are different families, and a
             # surname is rarely mistyped, unlike a given name
-            full_key=surname + self._phonetic(given) if given else "", surname_key=surname,
+            full_key=surname + self._phonetic(given) if given else "",
+            surname_key=surname,
         )
 
     @staticmethod
@@ -392,13 +440,21 @@ class Normalizer:
         if words and words[0] in _EN_TITLES:
             title = words.pop(0)
         if not words:
-            return PersonName(typed=typed, folded="", surname="", given="", title=title, full_key="",
-                              surname_key="")
+            return PersonName(
+                typed=typed, folded="", surname="", given="", title=title, full_key="", surname_key=""
+            )
         if len(words) == 1:
             # "Mr Wang" is a surname; a lone word without a title is a given name we cannot place
             surname, given = (words[0], "") if title else ("", words[0])
         else:
             surname, given = words[-1], " ".join(words[:-1])
         full = "".join(sorted(words)) if len(words) > 1 else (given or "")
-        return PersonName(typed=typed, folded=" ".join(words), surname=surname, given=given, title=title,
-                          full_key=full, surname_key=surname)
+        return PersonName(
+            typed=typed,
+            folded=" ".join(words),
+            surname=surname,
+            given=given,
+            title=title,
+            full_key=full,
+            surname_key=surname,
+        )

@@ -50,13 +50,16 @@ def name_relation(a: PersonName, b: PersonName) -> NameRelation:
         return NameRelation.COMPATIBLE
     if a.full_key == b.full_key:
         return NameRelation.SAME
-    if len(a.given) == len(b.given) and sum(x != y for x, y in zip(a.given, b.given, strict=True)) <= 1 \
-            and len(a.given) >= 2:
+    if (
+        len(a.given) == len(b.given)
+        and sum(x != y for x, y in zip(a.given, b.given, strict=True)) <= 1
+        and len(a.given) >= 2
+    ):
         return NameRelation.SIMILAR
     return NameRelation.CONFLICT
 
 
-def _industry_compatible(a: str, b: str) -> bool:
+def industry_compatible(a: str, b: str) -> bool:
     """Industry keys agree when equal, when one is missing, or when one is a shortening ("科技" of "网络科技")."""
     if not a or not b or a == b:
         return True
@@ -80,12 +83,13 @@ def company_similarity(a: CompanyName, b: CompanyName) -> Evidence:
             return Evidence(93.0, ("公司名相同（一方未写城市）",))
         return Evidence(97.0, ("公司名相同",))
     if a.brand_key == b.brand_key and a.brand_key:
-        if not _industry_compatible(a.industry_key, b.industry_key):
-            return Evidence(35.0, (f"字号相同但行业不同（{a.industry or '—'}/{b.industry or '—'}）",),
-                            conflict=True)
+        if not industry_compatible(a.industry_key, b.industry_key):
+            return Evidence(
+                35.0, (f"字号相同但行业不同（{a.industry or '—'}/{b.industry or '—'}）",), conflict=True
+            )
         short = "简称" if not a.industry or not b.industry else "行业词省略"
-        return Evidence(90.0 if not one_city else 90.0, (f"字号相同（{short}）",))
-    if a.industry_key and b.industry_key and not _industry_compatible(a.industry_key, b.industry_key):
+        return Evidence(90.0, (f"字号相同（{short}）",))
+    if a.industry_key and b.industry_key and not industry_compatible(a.industry_key, b.industry_key):
         ratio = fuzz.ratio(a.core, b.core)
         return Evidence(min(ratio, 40.0), (f"行业不同（{a.industry}/{b.industry}）",), conflict=True)
     ratio = max(fuzz.ratio(a.core, b.core), fuzz.ratio(a.core_key, b.core_key))
@@ -103,8 +107,9 @@ class PairScore:
     company: Evidence
 
 
-def contact_evidence(a: NormalizedRecord, b: NormalizedRecord, same_company: bool,
-                     relation: NameRelation | None = None) -> Evidence:
+def contact_evidence(
+    a: NormalizedRecord, b: NormalizedRecord, same_company: bool, relation: NameRelation | None = None
+) -> Evidence:
     """Same person? `same_company` says whether the two records' companies are already known equal."""
     rel = relation or name_relation(a.name, b.name)
     if _shared(a.mobiles, b.mobiles) or _shared(a.emails, b.emails):
@@ -142,12 +147,23 @@ def contact_evidence(a: NormalizedRecord, b: NormalizedRecord, same_company: boo
 def company_evidence(a: NormalizedRecord, b: NormalizedRecord) -> Evidence:
     """Same company? The names, strengthened by a shared phone or email of a person there."""
     names = company_similarity(a.company, b.company)
-    shared = ("手机号相同" if _shared(a.mobiles, b.mobiles) else "邮箱相同" if _shared(a.emails, b.emails)
-              else "座机相同" if _shared(a.landlines, b.landlines) else "")
+    shared = (
+        "手机号相同"
+        if _shared(a.mobiles, b.mobiles)
+        else "邮箱相同"
+        if _shared(a.emails, b.emails)
+        else "座机相同"
+        if _shared(a.landlines, b.landlines)
+        else ""
+    )
     if names.conflict:
         return names
     if not shared:
-        if names.score >= SUPPORT_MIN and name_relation(a.name, b.name) is NameRelation.SAME and a.name.is_full:
+        if (
+            names.score >= SUPPORT_MIN
+            and name_relation(a.name, b.name) is NameRelation.SAME
+            and a.name.is_full
+        ):
             # the same full name under two spellings of a similar company name: one firm
             return Evidence(max(names.score, 92.0), (*names.reasons, "联系人姓名相同"))
         return names

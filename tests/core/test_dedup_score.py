@@ -42,15 +42,18 @@ def test_sound_alike_or_one_character_off_is_only_a_question(norm: Normalizer) -
     assert 50 <= similar.score < 90 and similar.reason.startswith("公司名相似")
 
 
-@pytest.mark.parametrize(("a", "b", "relation"), [
-    ("范伟建", "范玮建", NameRelation.SAME),
-    ("范伟建", "范伟健", NameRelation.SAME),
-    ("范伟建", "范伟林", NameRelation.SIMILAR),
-    ("范总", "范伟建", NameRelation.COMPATIBLE),
-    ("", "范伟建", NameRelation.UNKNOWN),
-    ("范伟建", "李伟建", NameRelation.CONFLICT),
-    ("范伟", "范国庆", NameRelation.CONFLICT),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "relation"),
+    [
+        ("范伟建", "范玮建", NameRelation.SAME),
+        ("范伟建", "范伟健", NameRelation.SAME),
+        ("范伟建", "范伟林", NameRelation.SIMILAR),
+        ("范总", "范伟建", NameRelation.COMPATIBLE),
+        ("", "范伟建", NameRelation.UNKNOWN),
+        ("范伟建", "李伟建", NameRelation.CONFLICT),
+        ("范伟", "范国庆", NameRelation.CONFLICT),
+    ],
+)
 def test_name_relation(norm: Normalizer, a: str, b: str, relation: NameRelation) -> None:
     assert name_relation(norm.person(a), norm.person(b)) is relation
 

@@ -249,7 +249,8 @@ class FakeDingTalk:
         self._tickets: dict[str, float] = {}
         self._faults: dict[tuple[str, str], deque[Fault]] = {}
         self._backlog: deque[str] = deque()  # messageIds waiting for a connection, in order
-        self._pending: dict[str, _Pending] = {}  # messageId -> frame not yet acked
+        self._pending: dict[str, _Pending] = {}  # push key -> frame not yet acked
+        self._sent_on: dict[tuple[int, str], deque[str]] = {}  # (connection, messageId) -> push keys sent
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -722,6 +723,8 @@ class FakeDingTalk:
                 pending.sent_at = time.perf_counter()
                 pending.connection = conn.index
                 pending.sends += 1
+                mid = str(frame.get("headers", {}).get("messageId", ""))
+                self._sent_on.setdefault((conn.index, mid), deque()).append(key)
                 await conn.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 self._backlog.appendleft(key)
@@ -767,14 +770,14 @@ class FakeDingTalk:
             return
         message_id = headers["messageId"]
         # Match the oldest unacked copy of this messageId that went out on this connection.
-        key = next(
-            (
-                k
-                for k, p in self._pending.items()
-                if k.startswith(message_id + "#") and p.connection == conn.index and p.sent_at is not None
-            ),
-            None,
-        )
+        key = None
+        sent = self._sent_on.get((conn.index, message_id))
+        while sent:
+            candidate = sent.popleft()
+            p = self._pending.get(candidate)
+            if p is not None and p.connection == conn.index:
+                key = candidate
+                break
         latency = None
         if key is not None:
             latency = now - (self._pending[key].sent_at or now)

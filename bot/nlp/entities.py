@@ -1,0 +1,278 @@
+"""Contact names and company names, as the rep wrote them.
+
+People: a surname + title (梁经理, 王总, 陈女士) or a full name (张伟, 林晓东) in a name position
+(after 的, a job word such as 采购/负责人, a company, or at a clause start, and before a verb,
+punctuation or a number). Colleagues (小刘, 老李, 同事小林) are not contacts.
+
+Companies: a run of characters ending in a company suffix chain (恒康 + 医疗 + 科技 + 有限公司),
+or the words before 的 + contact (智信通的杨帆), or the place after a visit verb (拜访的酷玩潮品，).
+Left of the name, the last verb/preposition/time word (给, 和, 拜访了, 今天 …) is the boundary;
+right of it, departments (采购部, 设备科) are not part of the name.
+Known customers and contacts from the database (`add_names`) are matched first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.nlp.lexicon import alternation, load_lines
+
+_CJK = r"\u4e00-\u9fff"
+_NAME_RIGHT = (
+    r"(?=说|讲|来电|回电|回了|回复|打|聊|在|发|要|见|拒绝|做|电话|手机|座机|微信|企微|邮件|邮箱|[,，。;；!！?？\s（(：:、]|[\d#+]|$"
+    r"|的|今天|昨天|通了|约|确认|同意|表示|反馈|觉得|认为|那边|这边|一起|沟通|问|抱怨|嫌|来|对|也|很|挺|已|刚|想|让|他|她"
+    r"|答应|看了|看完|希望|去|不|没|还|吗|吧|呢|啊|您|你|先生|女士|准备|决定|定了|签|把|给|跟|和|与|主动|那里|处|团队)"
+)
+# Words before a full name that put it in a name position.
+_NAME_LEFT_WORDS = ("的", "和", "跟", "给", "与", "同", "见了", "见到", "联系了", "问了", "找", "找了", "是", "约", "请", "拜访了")
+_COLLEAGUE_BEFORE = re.compile(r"(同事|我们的|我方|我司的?|我们公司的?|我是[^,，。\s]{0,12}的?|我们)$")
+_CORE_STOP_CHARS = set("我你他她们这那说是了的在个些要就都也还把被让给吗呢吧啊哦嗯")
+_CORE_STOP_WORDS = re.compile(
+    r"安排|准备|进行|开展|需要|可以|已经|正在|还在|今天|明天|后天|昨天|下周|上周|本周|这周|国庆|春节|节后|之后|以后|然后"
+    r"|关于|对于|因为|所以|如果|但是|一下|一些|情况|问题|方案|产品|系统|设备|项目|装机|改造|期间|暑假|寒假|没人|联系|电话|微信"
+    r"|邮件|拜访|见面|沟通|报价|合同|价格|预算|演示|试用|采购|负责|客户|老板|领导|公司里|我们|他们|打算"
+)
+_QUANTITY_CORE = re.compile(r"^[0-9一二三四五六七八九十两几百千万]+[家个台所些条间位]")
+_COMPANY_RIGHT_REJECT = re.compile(
+    r"^(?:行业|领域|产品|设备|系统|方案|项目|改造|卷材|类|方面|相关|这块|业务|板块|企业|市场|机|仪|服务|平台|软件|模块|解决方案|技术|人员|专业|背景)"
+)
+_VISIT_PLACE = re.compile(rf"(?:拜访的|拜访了|去了|去的|来到|到了|走访了|参观了|上门拜访)([{_CJK}A-Za-z]{{2,10}})(?=[,，。;；\s]|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch:
+    start: int
+    end: int
+    text: str
+    confidence: float
+    kind: str  # "known", "title", "full"
+
+
+class EntityExtractor:
+    def __init__(self) -> None:
+        self.surnames = frozenset(s for line in load_lines("surnames.txt") for s in line.split())
+        self.surname_words = frozenset(load_lines("surname_words.txt")) | frozenset(load_lines("not_names.txt"))
+        single = "".join(sorted(s for s in self.surnames if len(s) == 1))
+        double = alternation([s for s in self.surnames if len(s) == 2])
+        surname = f"(?:{double}|[{single}])"
+        titles = alternation(load_lines("titles.txt"))
+        # 总/工 alone are titles only when they do not start a word (总价, 工期, 施工 …): checked in people().
+        self._titled = re.compile(rf"(?<![小老])({surname})({titles})")
+        self._full = re.compile(rf"({surname})([{_CJK}]{{1,2}})")
+        self._roles = alternation(load_lines("roles.txt"))
+        self._role_end = re.compile(rf"(?:{self._roles})$")
+        suffixes = load_lines("company_suffixes.txt")
+        self._suffix_chain = re.compile(f"(?:{alternation(suffixes)})+")
+        self._strong_suffix = re.compile(
+            r"(?:公司|集团|医院|学校|中学|小学|学院|大学|幼儿园|保健院|卫生院|诊所|研究院|研究所|事务所|银行|工作室|商行|厂|店|职校|建材城|市场)$"
+        )
+        self._right_stops = re.compile(f"^(?:{alternation(load_lines('company_right_stops.txt'))})")
+        self._left_stop_words = tuple(sorted(load_lines("company_left_stops.txt"), key=len, reverse=True))
+        self._left_stop_set = frozenset(self._left_stop_words)
+        self._max_left_stop = max(len(w) for w in self._left_stop_words)
+        self._known_companies: set[str] = set()
+        self._known_contacts: set[str] = set()
+        self._known_company_re: re.Pattern[str] | None = None
+        self._known_contact_re: re.Pattern[str] | None = None
+
+    # -- known names ---------------------------------------------------------------------------
+    def add_names(self, companies: Iterable[str] = (), contacts: Iterable[str] = ()) -> None:
+        self._known_companies |= {c.strip() for c in companies if c and len(c.strip()) >= 2}
+        self._known_contacts |= {c.strip() for c in contacts if c and len(c.strip()) >= 2}
+        if self._known_companies:
+            self._known_company_re = re.compile(alternation(sorted(self._known_companies)))
+        if self._known_contacts:
+            self._known_contact_re = re.compile(alternation(sorted(self._known_contacts)))
+
+    # -- people --------------------------------------------------------------------------------
+    def people(self, text: str) -> list[NameMatch]:
+        found: list[NameMatch] = []
+        if self._known_contact_re is not None:
+            for m in self._known_contact_re.finditer(text):
+                found.append(NameMatch(m.start(), m.end(), m.group(0), 0.95, "known"))
+        for m in self._titled.finditer(text):
+            name = m.group(0)
+            title = m.group(2)
+            after = text[m.end() : m.end() + 2]
+            if name in self.surname_words:
+                continue
+            if title == "总" and re.match(r"[价额数量共计部体结之是包算归决成和]|经理|监|裁|工", after):
+                continue
+            if title == "工" and re.match(r"[作程厂期艺具人资业地商序位种时单件]", after):
+                continue
+            if title in ("姐", "哥") and m.start() > 0 and re.match(rf"[{_CJK}]", text[m.start() - 1]) and (
+                text[m.start() - 1 : m.end()] in self.surname_words
+            ):
+                continue
+            # A surname glued to the previous character as a word (设计总监 → 计总监) is not a name.
+            if m.start() > 0 and text[m.start() - 1 : m.start() + 1] in self.surname_words:
+                continue
+            found.append(NameMatch(m.start(), m.end(), name, 0.85, "title"))
+        for m in self._full.finditer(text):
+            cand = self._full_name_at(text, m.start(), m.group(1))
+            if cand is not None:
+                found.append(cand)
+        return self._dedupe(found)
+
+    def _full_name_at(self, text: str, start: int, surname: str) -> NameMatch | None:
+        before = text[max(0, start - 8) : start]
+        strong_left = bool(self._role_end.search(before))
+        left_ok = (
+            start == 0
+            or not re.match(rf"[{_CJK}]", text[start - 1])
+            or strong_left
+            or before.endswith(_NAME_LEFT_WORDS)
+            or bool(self._suffix_chain.search(before[-4:]) and self._suffix_chain.search(before).end() == len(before))
+        )
+        if not left_ok or _COLLEAGUE_BEFORE.search(before):
+            return None
+        best: NameMatch | None = None
+        for given_len in (1, 2):
+            end = start + len(surname) + given_len
+            cand = text[start:end]
+            if len(cand) != len(surname) + given_len or not re.fullmatch(rf"[{_CJK}]+", cand):
+                continue
+            if not re.match(_NAME_RIGHT, text[end:]):
+                continue
+            if cand in self.surname_words or cand[1:] in ("总", "工", "姐", "哥") or any(ch in "的了在是说和跟给来去到也都很" for ch in cand[len(surname):]):
+                continue
+            if given_len == 2 and best is not None and re.match(_NAME_RIGHT, text[end - 1 :]):
+                break  # 陈薇要的: 要 starts the predicate, the name is 陈薇
+            conf = 0.8 if strong_left else 0.7
+            best = NameMatch(start, end, cand, conf, "full")
+        return best
+
+    @staticmethod
+    def _dedupe(found: list[NameMatch]) -> list[NameMatch]:
+        found.sort(key=lambda n: (n.start, -(n.end - n.start), -n.confidence))
+        out: list[NameMatch] = []
+        for n in found:
+            if out and n.start < out[-1].end:
+                # overlapping: keep the stronger (a title beats a full-name guess on the same span)
+                if n.confidence > out[-1].confidence and n.kind != "full":
+                    out[-1] = n
+                continue
+            out.append(n)
+        return out
+
+    def is_colleague(self, text: str, name: NameMatch) -> bool:
+        return bool(_COLLEAGUE_BEFORE.search(text[max(0, name.start - 10) : name.start]))
+
+    # -- companies -----------------------------------------------------------------------------
+    def companies(self, text: str, people: list[NameMatch]) -> list[NameMatch]:
+        found: list[NameMatch] = []
+        if self._known_company_re is not None:
+            for m in self._known_company_re.finditer(text):
+                found.append(NameMatch(m.start(), m.end(), m.group(0), 0.95, "known"))
+        people_starts = {p.start for p in people}
+        for m in self._suffix_chain.finditer(text):
+            cand = self._company_ending_at(text, m.start(), m.end(), people_starts)
+            if cand is not None:
+                found.append(cand)
+        # X的[job or department]contact / X的采购经理
+        for p in people:
+            anchor = self._attachment_start(text, p.start)
+            if anchor is not None:
+                cand = self._company_before(text, anchor, weak=True)
+                if cand is not None:
+                    found.append(cand)
+        for m in re.finditer(rf"的(?:{self._roles}|前台|采购部|办公室)", text):
+            cand = self._company_before(text, m.start(), weak=True)
+            if cand is not None:
+                found.append(NameMatch(cand.start, cand.end, cand.text, 0.6, "role"))
+        for m in _VISIT_PLACE.finditer(text):
+            name = m.group(1)
+            if not self._bad_core(name) and name not in self.surname_words:
+                found.append(NameMatch(m.start(1), m.end(1), name, 0.6, "place"))
+        return self._dedupe_companies(found)
+
+    def _attachment_start(self, text: str, person_start: int) -> int | None:
+        """Where "X的" / "X<department>" ends before a contact, or None if the contact is not attached."""
+        before = text[:person_start]
+        m = re.search(rf"的(?:[{_CJK}A-Za-z]{{0,6}})$", before)
+        if m and (m.end() - m.start() == 1 or self._role_end.search(before) or self._right_stops.match(before[m.start() + 1 :])):
+            return m.start()
+        m = re.search(f"(?:{alternation(load_lines('company_right_stops.txt'))})的?$", before)
+        if m:
+            return m.start()
+        return None
+
+    def _left_boundary(self, text: str, core_end: int, min_core: int = 2) -> int:
+        """Start of a name whose core ends at `core_end`: after the last stop word that leaves >= min_core chars."""
+        run_start = core_end
+        while run_start > 0 and re.match(rf"[{_CJK}A-Za-z]", text[run_start - 1]):
+            run_start -= 1
+        for pos in range(core_end - min_core, run_start - 1, -1):
+            if pos == run_start:
+                return pos
+            head = text[max(run_start, pos - self._max_left_stop) : pos]
+            if any(head.endswith(w) for w in self._left_stop_words):
+                return pos
+        return run_start
+
+    def _bad_core(self, core: str) -> bool:
+        return (
+            len(core) < 2
+            or any(ch in _CORE_STOP_CHARS for ch in core)
+            or bool(_CORE_STOP_WORDS.search(core))
+            or bool(_QUANTITY_CORE.match(core))
+            or core in self._left_stop_set
+        )
+
+    def _company_ending_at(self, text: str, chain_start: int, end: int, people_starts: set[int]) -> NameMatch | None:
+        after = text[end:]
+        if _COMPANY_RIGHT_REJECT.match(after) and not after.startswith(("的", "有限")):
+            return None
+        if re.match(r"^的小[\u4e00-\u9fff](?![总工经主老])", after) or re.match(r"^小[\u4e00-\u9fff](?:[\s,，]|$)", after):
+            return None  # 我是拓客云的小李: the rep's own company
+        start = self._left_boundary(text, chain_start)
+        core = text[start:chain_start]
+        strong = bool(self._strong_suffix.search(text[chain_start:end]))
+        if core and self._bad_core(core):
+            # try a shorter core: the boundary may be a verb we do not list
+            return None
+        if not core:
+            return None
+        if len(core) > (8 if strong else 6):
+            return None
+        attached = end in people_starts or bool(re.match(r"^(?:的|[\s,，。]|$)", after)) or bool(self._right_stops.match(after))
+        conf = 0.85 if strong else 0.75
+        if attached:
+            conf += 0.05
+        if start > 0 and re.search(r"我是|我们是", text[max(0, start - 3) : start]) and re.match(r"^的?小", after):
+            return None
+        return NameMatch(start, end, text[start:end], conf, "suffix")
+
+    def _company_before(self, text: str, end: int, *, weak: bool) -> NameMatch | None:
+        # strip a department right before the anchor (锦城地产采购部的 → 锦城地产)
+        seg = text[:end]
+        dept = re.search(f"(?:{alternation(load_lines('company_right_stops.txt'))})$", seg)
+        if dept:
+            end = dept.start()
+        start = self._left_boundary(text, end)
+        core = text[start:end]
+        if self._bad_core(core) or len(core) > 10 or core in self.surname_words:
+            return None
+        if re.search(r"我是|我们是", text[max(0, start - 3) : start]):
+            return None
+        return NameMatch(start, end, core, 0.7, "attached")
+
+    @staticmethod
+    def _dedupe_companies(found: list[NameMatch]) -> list[NameMatch]:
+        # Overlapping candidates: the longest span that ends at the same place wins (苏州精工模具有限公司
+        # over 苏州精工), otherwise the more confident one.
+        found.sort(key=lambda n: (-n.confidence, -(n.end - n.start), n.start))
+        out: list[NameMatch] = []
+        for n in found:
+            clash = [o for o in out if n.start < o.end and o.start < n.end]
+            if not clash:
+                out.append(n)
+                continue
+            for o in clash:
+                if n.end - n.start > o.end - o.start and n.confidence >= o.confidence - 0.15 and n.start <= o.start:
+                    out[out.index(o)] = n
+                    break
+        out.sort(key=lambda n: n.start)
+        return out
