@@ -204,6 +204,7 @@ class FollowUp:
     extracted: dict[str, Any] = field(default_factory=dict)
     call_id: str | None = None
     effective: bool | None = None
+    status: str = "active"  # active | voided: a cancelled follow-up is kept, never deleted
     created_at: datetime | None = None
 
 

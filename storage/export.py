@@ -42,7 +42,8 @@ EXPORTS: dict[str, tuple[type, list[tuple[str, str]]]] = {
         ("userid", "user_id"), ("occurred_at", "occurred_at"), ("method", "method"), ("conclusion", "conclusion"),
         ("next_action", "next_action"), ("next_followup_on", "next_followup_on"), ("stage", "stage_hint"),
         ("amount", "amount"), ("pain_points", "pain_points"), ("effective", "effective"), ("source", "source"),
-        ("call_id", "call_id"), ("raw_text", "raw_text"), ("created_at", "created_at")]),
+        ("call_id", "call_id"), ("status", "status"), ("raw_text", "raw_text"),
+        ("created_at", "created_at")]),
     "stage_changes": (StageChangeRow, [
         ("id", "id"), ("deal_id", "deal_id"), ("from_stage", "from_stage"), ("to_stage", "to_stage"),
         ("kind", "kind"), ("actor_userid", "actor_id"), ("at", "at"), ("reason", "reason")]),

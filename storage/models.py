@@ -146,6 +146,7 @@ class FollowUpRow(Base):
     extracted: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     call_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     effective: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | voided (the rep cancelled it)
     created_at: Mapped[datetime]
 
 

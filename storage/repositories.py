@@ -253,7 +253,7 @@ class SqlDealRepository:
 
 # ---------------------------------------------------------------- follow-ups
 _FOLLOWUP_FIELDS = ("customer_id", "deal_id", "contact_id", "user_id", "occurred_at", "next_followup_on",
-                    "stage_hint", "amount", "raw_text", "call_id", "effective", "created_at")
+                    "stage_hint", "amount", "raw_text", "call_id", "effective", "status", "created_at")
 
 
 def followup_from_row(row: FollowUpRow) -> FollowUp:
@@ -290,6 +290,22 @@ class SqlFollowUpRepository:
     def by_call_id(self, call_id: str) -> FollowUp | None:
         row = self.s.scalars(select(FollowUpRow).where(FollowUpRow.call_id == call_id)).first()
         return followup_from_row(row) if row else None
+
+    def get(self, followup_id: int) -> FollowUp | None:
+        row = self.s.get(FollowUpRow, followup_id)
+        return followup_from_row(row) if row else None
+
+    def update(self, followup: FollowUp) -> None:
+        row = self.s.get(FollowUpRow, followup.id)
+        if row is None:
+            raise LookupError(f"follow-up {followup.id} vanished")
+        _copy(followup, row, _FOLLOWUP_FIELDS)
+        row.method = followup.method.value if followup.method else None
+        row.conclusion = followup.conclusion.value if followup.conclusion else None
+        row.next_action = followup.next_action.value if followup.next_action else None
+        row.pain_points = list(followup.pain_points)
+        row.extracted = dict(followup.extracted)
+        self.s.flush()
 
     def for_customer(self, customer_id: int, *, limit: int = 20) -> list[FollowUp]:
         q = (select(FollowUpRow).where(FollowUpRow.customer_id == customer_id)

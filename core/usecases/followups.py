@@ -113,3 +113,70 @@ def record_followup(uow: UnitOfWork, actor: User, data: FollowUpInput, now: date
                  subject_id=customer.id or 0, now=now,
                  after={"followup_id": followup.id, "method": data.method, "source": data.source.value})
     return FollowUpResult(followup, customer, deal)
+
+
+AMENDABLE = ("next_followup_on", "amount", "method", "conclusion", "next_action", "pain_points", "stage_hint")
+
+
+def _owned_followup(uow: UnitOfWork, actor: User, followup_id: int) -> FollowUp:
+    followup = uow.followups.get(followup_id)
+    if followup is None:
+        raise InvalidInput("找不到这条跟进记录。")
+    if followup.user_id != actor.id:
+        raise InvalidInput("只能修改自己记录的跟进。")
+    if followup.status != "active":
+        raise InvalidInput("这条跟进已经取消了。")
+    return followup
+
+
+def amend_followup(uow: UnitOfWork, actor: User, followup_id: int, changes: dict[str, Any],
+                   now: datetime) -> FollowUpResult:
+    """Change fields of one's own follow-up (the card's 修改 / 确认) and carry them to the deal."""
+    unknown = set(changes) - set(AMENDABLE)
+    if unknown:
+        raise InvalidInput(f"这些字段不能修改：{', '.join(sorted(unknown))}")
+    followup = _owned_followup(uow, actor, followup_id)
+    new_date = changes.get("next_followup_on")
+    if new_date is not None and new_date < followup.occurred_at.date():
+        raise InvalidInput(f"下次跟进日期 {new_date:%Y-%m-%d} 已经过去了，请给一个今天或以后的日期。")
+    amount = changes.get("amount")
+    if amount is not None and not (0 < amount < 1e12):
+        raise InvalidInput("金额看起来不对，请用「50万」或「500000」这样的写法。")
+    before = audit.snapshot(followup, AMENDABLE)
+    for key, value in changes.items():
+        setattr(followup, key, sorted(set(value)) if key == "pain_points" else value)
+    uow.followups.update(followup)
+    b, a = audit.changed(before, audit.snapshot(followup, AMENDABLE))
+    audit.record(uow, actor_id=actor.id, action="followup.amend", subject_type="followup",
+                 subject_id=followup.id or 0, now=now, before=b, after=a)
+    customer = uow.customers.get(followup.customer_id)
+    deal = uow.deals.get(followup.deal_id) if followup.deal_id else None
+    if deal is not None:
+        if new_date is not None:
+            deal.next_followup_on = new_date
+        if "pain_points" in changes:
+            deal.pain_points = sorted(set(deal.pain_points) | set(changes["pain_points"]))
+        if amount is not None and deal.amount is None:
+            deal.amount = amount
+        deal.updated_at = now
+        uow.deals.update(deal)
+    assert customer is not None
+    return FollowUpResult(followup, customer, deal)
+
+
+def void_followup(uow: UnitOfWork, actor: User, followup_id: int, now: datetime,
+                  deal_before: dict[str, Any] | None = None) -> FollowUp:
+    """Cancel one's own follow-up: it stays, marked voided, and the deal gets back what it changed."""
+    followup = _owned_followup(uow, actor, followup_id)
+    followup.status = "voided"
+    uow.followups.update(followup)
+    if followup.deal_id and deal_before:
+        deal = uow.deals.get(followup.deal_id)
+        if deal is not None and deal.next_followup_on == followup.next_followup_on:
+            restored = deal_before.get("next_followup_on")
+            deal.next_followup_on = date.fromisoformat(restored) if restored else None
+            deal.updated_at = now
+            uow.deals.update(deal)
+    audit.record(uow, actor_id=actor.id, action="followup.void", subject_type="followup",
+                 subject_id=followup.id or 0, now=now, before={"status": "active"}, after={"status": "voided"})
+    return followup

@@ -136,6 +136,13 @@ class FakeFollowUps:
         self.rows[followup.id] = copy.deepcopy(followup)
         return followup
 
+    def get(self, followup_id: int) -> FollowUp | None:
+        return copy.deepcopy(self.rows.get(followup_id))
+
+    def update(self, followup: FollowUp) -> None:
+        assert followup.id in self.rows
+        self.rows[followup.id] = copy.deepcopy(followup)
+
     def by_call_id(self, call_id: str) -> FollowUp | None:
         return next((copy.deepcopy(f) for f in self.rows.values() if f.call_id == call_id), None)
 

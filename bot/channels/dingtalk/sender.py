@@ -1,18 +1,22 @@
 """The DingTalk `ChannelSender`: what the outbox drainer calls to deliver texts and cards.
 
 Cards are rendered into one interactive-card template (`card_template_id`) whose variables are
-listed in `render_card`. The drainer owns retries: we raise `SendError(retryable=...)`.
+listed in `render_card`; without a template a card goes out as a markdown message (no buttons).
+The drainer owns retries: we raise `SendError(retryable=...)`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Sequence
 
 from bot.channels.dingtalk.client import BatchSendError, DingTalkAPIError, DingTalkClient
 from bot.types import Card, ChannelName, SendError, SendResult
+
+log = logging.getLogger(__name__)
 
 MAX_BUTTONS = 6
 MAX_VALUE_BYTES = 1024  # cardParamMap: a value of at most 1 KB
@@ -77,6 +81,17 @@ def render_card(card: Card) -> dict[str, str]:
     return params
 
 
+def render_markdown(card: Card) -> dict[str, str]:
+    """`sampleMarkdown` params for a card sent without an interactive-card template."""
+    lines = [f"#### {card.title}"]
+    if card.description:
+        lines.append(card.description)
+    lines += [f"- **{label}**：{value}" for label, value in card.fields]
+    if card.footer:
+        lines.append(card.footer)
+    return {"title": card.title[:64], "text": "\n\n".join(lines)}
+
+
 def out_track_id(card_id: str) -> str:
     """A stable outTrackId for the outbox's card id, so a retried send targets the same card."""
     if _TRACK_ID_RE.match(card_id):
@@ -125,7 +140,24 @@ class DingTalkSender:
             )
         return SendResult(ref=",".join(report.process_query_keys) or None)
 
+    async def _send_markdown(self, to: str, card: Card) -> SendResult:
+        if card.buttons:
+            log.warning(
+                "dingtalk card_template_id is not set: card %r goes out without its buttons", card.title
+            )
+        try:
+            report = await self.client.batch_send([to], "sampleMarkdown", render_markdown(card))
+        except DingTalkAPIError as exc:
+            raise _send_error(exc) from exc
+        if to in report.flow_controlled_user_ids:
+            raise SendError(f"DingTalk throttled messages to {to}", retryable=True)
+        if to in report.invalid_user_ids:
+            raise SendError(f"DingTalk does not know staffId {to}", retryable=False)
+        return SendResult(ref=None)  # a markdown message cannot be updated later
+
     async def send_card(self, to: str, card: Card, *, card_id: str) -> SendResult:
+        if not self.client.settings.card_template_id:
+            return await self._send_markdown(to, card)
         track_id = out_track_id(card_id)
         try:
             await self.client.create_and_deliver_card(
@@ -136,6 +168,8 @@ class DingTalkSender:
         return SendResult(ref=track_id)
 
     async def update_card(self, to: str, card: Card, *, card_id: str, ref: SendResult) -> SendResult:
+        if not ref.ref and not self.client.settings.card_template_id:
+            return await self._send_markdown(to, card)  # the original was markdown: send the new state
         track_id = ref.ref or out_track_id(card_id)
         try:
             await self.client.update_card(out_track_id=track_id, param_map=render_card(card))

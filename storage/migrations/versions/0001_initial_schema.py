@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 07:56:37.783888
+Create Date: 2026-11-24 08:00:25.131914
 """
 from __future__ import annotations
 
@@ -374,6 +374,7 @@ def upgrade() -> None:
     sa.Column('extracted', sa.JSON(), nullable=False),
     sa.Column('call_id', sa.String(length=128), nullable=True),
     sa.Column('effective', sa.Boolean(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),

@@ -239,3 +239,18 @@ async def test_non_string_card_params_are_refused_before_sending(
     with pytest.raises(DingTalkAPIError) as info:
         await client.create_and_deliver_card(user_id="u", out_track_id="t", param_map={"count": 3})  # type: ignore[dict-item]
     assert not info.value.retryable and fake.cards == {}
+
+
+async def test_without_a_card_template_cards_go_out_as_markdown(fake: FakeDingTalk) -> None:
+    api = DingTalkClient(fake.settings(card_template_id=""))
+    try:
+        sender = DingTalkSender(api)
+        result = await sender.send_card("staff-1", CARD, card_id="c9")
+        assert result.ref is None and fake.cards == {}
+        [sent] = fake.sent_messages
+        assert sent["msgKey"] == "sampleMarkdown" and sent["msgParam"]["title"] == CARD.title
+        assert "**客户**：华为" in sent["msgParam"]["text"]
+        await sender.update_card("staff-1", Card(title="已处理"), card_id="c9", ref=result)
+        assert fake.sent_messages[-1]["msgParam"]["title"] == "已处理"
+    finally:
+        await api.close()

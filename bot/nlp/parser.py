@@ -1,0 +1,251 @@
+"""The parser facade: one message (or call log) and its `now` in, an `Extraction` out.
+
+Order of work: fold and clean the text, find phone numbers and mask them, find amounts and mask
+them (so 12.5万 is not December 5th and 138 1234 5678 is not money), then dates, cue-word
+classes and names on what is left. Everything heavy (jieba, lexicons, compiled patterns) is
+loaded once in the constructor.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from core.workcal import WorkCalendar
+
+from bot.nlp.amount import AmountExtractor
+from bot.nlp.classify import Classifier
+from bot.nlp.dates import DateExtractor, DateMatch
+from bot.nlp.entities import EntityExtractor, NameMatch
+from bot.nlp.intent import IntentClassifier
+from bot.nlp.normalize import (
+    MAX_MESSAGE_CHARS,
+    MAX_TRANSCRIPT_CHARS,
+    FillerRemover,
+    clause_at,
+    clauses,
+    fold,
+    looks_binary,
+    turns,
+)
+from bot.nlp.phone import find_phones, normalize_phone
+from bot.nlp.types import CallLog, Extraction, IntentT
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+# Long digit runs (order numbers, ids), percentages and discounts are masked before dates are read.
+_NOT_DATES = re.compile(
+    r"[A-Za-z]*\d{5,}[\w-]*|[A-Za-z]+-[\w-]+|\d+(?:\.\d+)?\s*%|百分之[一二三四五六七八九十两百零点\d]+|[\d一二三四五六七八九十两]+(?:\.\d+)?\s*(?:折|个点|成)"
+)
+# A date in a clause about something other than a meeting or a call (money arriving, goods
+# shipping, a holiday) is not a follow-up date.
+_EVENT_ONLY = re.compile(r"到账|放假|开学|出差|发货|到货|上线|生日|开业|交货|回款|开票|休假")
+_FOLLOWUP_VERB = re.compile(r"打|电话|联系|确认|去|来|见|拜访|发|报价|演示|签|约|回复|答复|反馈|沟通|聊|谈|跟进")
+
+_jieba_lock = threading.Lock()
+_jieba_ready = False
+
+
+def _load_jieba() -> None:
+    """jieba builds its prefix dictionary once per process (~0.5 s from its cache)."""
+    global _jieba_ready
+    with _jieba_lock:
+        if _jieba_ready:
+            return
+        import logging
+
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _jieba_ready = True
+
+
+def _mask(text: str, spans: Iterable[tuple[int, int]], ch: str = "#") -> str:
+    chars = list(text)
+    for s, e in spans:
+        for i in range(s, e):
+            chars[i] = ch
+    return "".join(chars)
+
+
+class Parser:
+    def __init__(self, calendar: WorkCalendar | None = None) -> None:
+        _load_jieba()
+        self.calendar = calendar
+        self._fillers = FillerRemover()
+        self._amounts = AmountExtractor()
+        self._dates = DateExtractor(calendar)
+        self._classifier = Classifier()
+        self._entities = EntityExtractor()
+        self._intent = IntentClassifier()
+
+    # -- names from the database ---------------------------------------------------------------
+    def add_names(self, companies: Iterable[str] = (), contacts: Iterable[str] = ()) -> None:
+        """Known customers and contacts: matched as whole names, and taught to jieba's tokenizer."""
+        import jieba
+
+        companies, contacts = list(companies), list(contacts)
+        for word in [*companies, *contacts]:
+            if word and len(word.strip()) >= 2:
+                jieba.add_word(word.strip(), freq=2000)
+        self._entities.add_names(companies, contacts)
+
+    def tokenize(self, text: str) -> list[str]:
+        import jieba
+
+        return jieba.lcut(fold(text))
+
+    # -- chat messages -------------------------------------------------------------------------
+    def parse_text(self, text: str, now: datetime) -> Extraction:
+        if not text or len(text) > MAX_MESSAGE_CHARS:
+            return Extraction()
+        clean = self._fillers(fold(text))
+        if looks_binary(clean):
+            return Extraction()
+        return self._extract(clean, self._today(now), transcript=False)
+
+    # -- call logs -----------------------------------------------------------------------------
+    def parse_call(self, call: CallLog) -> Extraction:
+        transcript = self._fillers(fold(call.transcript or "")[:MAX_TRANSCRIPT_CHARS])
+        today = self._today(call.started_at)
+        if transcript and not looks_binary(transcript):
+            result = self._extract(transcript, today, transcript=True)
+        else:
+            result = Extraction()
+        result.phone = normalize_phone(call.customer_phone)
+        result.method = "phone"
+        result.effective = self._classifier.effective(call.duration_s, transcript)
+        result.confidence["method"] = 1.0
+        result.confidence["effective"] = 1.0
+        if result.phone:
+            result.confidence["phone"] = 1.0
+        else:
+            result.confidence.pop("phone", None)
+        return result
+
+    def intent(self, text: str) -> IntentT:
+        clean = self._fillers(fold(text or ""))
+        return self._intent.classify(clean)
+
+    # -- the work ------------------------------------------------------------------------------
+    @staticmethod
+    def _today(now: datetime) -> date:
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=TZ)
+        return now.astimezone(TZ).date()
+
+    def _extract(self, text: str, today: date, *, transcript: bool) -> Extraction:
+        out = Extraction()
+        conf = out.confidence
+
+        phones = find_phones(text)
+        masked = _mask(text, [(p.start, p.end) for p in phones])
+        customer_phones = [p for p in phones if p.confidence >= 0.5]
+        if customer_phones and not transcript:
+            out.phone = customer_phones[0].number
+            conf["phone"] = customer_phones[0].confidence * (0.85 if len({p.number for p in customer_phones}) > 1 else 1)
+
+        amount = self._amounts.best(masked)
+        if amount is not None:
+            out.amount = amount.value
+            conf["amount"] = amount.confidence
+        amount_spans = [(a.start, a.end) for a in self._amounts.find(masked)]
+        masked = _mask(masked, amount_spans)
+        masked = _NOT_DATES.sub(lambda m: "#" * len(m.group(0)), masked)
+
+        parts = clauses(masked, split_on_spaces=transcript)
+        found_dates = self._dates.find(masked, today)
+        future = [d for d in found_dates if d.value >= today]
+        nxt = self._pick_date(masked, parts, future, today)
+        if nxt is not None:
+            out.next_followup = nxt.value
+            conf["next_followup"] = nxt.confidence
+        future_spans = [(d.start, d.end) for d in future if d.value > today or d.kind == "today"]
+
+        # In a call, the customer's own words carry the attitude and the concerns.
+        if transcript:
+            customer_text = "。".join(t.text for t in turns(masked) if t.speaker != "rep") or masked
+        else:
+            customer_text = masked
+
+        if not transcript:
+            method, c = self._classifier.method(masked, parts, future_spans)
+            if method:
+                out.method = method  # type: ignore[assignment]
+                conf["method"] = c
+        stage, c = self._classifier.stage(masked)
+        if stage:
+            out.stage = stage  # type: ignore[assignment]
+            conf["stage"] = c
+        concl, c = self._classifier.conclusion(customer_text, stage)
+        if concl:
+            out.conclusion = concl  # type: ignore[assignment]
+            conf["conclusion"] = c
+        action, c = self._classifier.next_action(masked, parts, future_spans)
+        if action:
+            out.next_action = action  # type: ignore[assignment]
+            conf["next_action"] = c
+        pains = self._classifier.pain_points(
+            customer_text, clauses(customer_text, split_on_spaces=transcript)
+        )
+        if pains:
+            out.pain_points = sorted(pains)  # type: ignore[assignment]
+            conf["pain_points"] = min(pains.values())
+
+        people = self._people(masked, transcript)
+        companies = self._entities.companies(masked, people)
+        people = [p for p in people if not any(c.start <= p.start and p.end <= c.end for c in companies)]
+        contact = self._pick_contact(people)
+        if contact is not None:
+            out.contact_name = contact.text
+            conf["contact_name"] = contact.confidence * (0.9 if len({p.text for p in people}) > 1 else 1.0)
+        company = self._pick_company(companies, contact)
+        if company is not None:
+            out.company = company.text
+            conf["company"] = company.confidence
+        return out
+
+    def _pick_date(
+        self, text: str, parts: list, future: list[DateMatch], today: date
+    ) -> DateMatch | None:
+        for d in future:
+            c = clause_at(parts, d.start)
+            clause = c.text if c else text
+            after = clause[d.end - (c.start if c else 0) :]
+            if _EVENT_ONLY.search(after[:8]) and not _FOLLOWUP_VERB.search(after[:8].split("到账")[0]):
+                continue
+            return d
+        return None
+
+    def _people(self, text: str, transcript: bool) -> list[NameMatch]:
+        people = [p for p in self._entities.people(text) if not self._entities.is_colleague(text, p)]
+        if transcript:
+            # In a call the rep addresses the customer by title; a bare full name is rarely the customer.
+            titled = [p for p in people if p.kind != "full"]
+            return titled or people
+        return people
+
+    @staticmethod
+    def _pick_contact(people: list[NameMatch]) -> NameMatch | None:
+        if not people:
+            return None
+        known = [p for p in people if p.kind == "known"]
+        return known[0] if known else people[0]
+
+    @staticmethod
+    def _pick_company(companies: list[NameMatch], contact: NameMatch | None) -> NameMatch | None:
+        if not companies:
+            return None
+        known = [c for c in companies if c.kind == "known"]
+        if known:
+            return known[0]
+        if contact is not None:
+            attached = [c for c in companies if c.end <= contact.start and contact.start - c.end <= 8]
+            if attached:
+                return attached[-1]
+        strong = [c for c in companies if c.confidence >= 0.7]
+        return (strong or companies)[0]
