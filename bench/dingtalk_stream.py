@@ -4,7 +4,7 @@
     .venv/bin/python bench/dingtalk_stream.py --n 20000 --inbox-ms 2
 
 The fake DingTalk (tests/fakes/dingtalk.py, its own thread and loop, 127.0.0.1) pushes N distinct
-bot-message frames through its gateway to `DingTalkStream`, which parses each with the SDK's frame
+bot-message frames (from 200 reps) through its gateway to `DingTalkStream`, which parses each with the SDK's frame
 classes, translates it, hands it to an in-memory deduping dispatcher (optionally sleeping
 `--inbox-ms` to stand in for the inbox write) and acks. Measured at the gateway:
 - burst: all N frames queued at once → frames acked/s;
@@ -65,7 +65,7 @@ async def _push_paced(fake: FakeDingTalk, n: int, rate: float, tag: str) -> None
     for i in range(0, n, batch):
         fake.push_many(
             [
-                fake.bot_frame(bot_text(f"拜访 {tag} {j}", msg_id=f"{tag}-{j}"))
+                fake.bot_frame(bot_text(f"拜访 {tag} {j}", msg_id=f"{tag}-{j}", staff_id=f"staff-{j % 200}"))
                 for j in range(i, min(n, i + batch))
             ]
         )
@@ -82,7 +82,10 @@ async def adapter_run(fake: FakeDingTalk, n: int, rate: float, inbox_ms: float) 
     try:
         # burst
         fake.acks.clear()
-        frames = [fake.bot_frame(bot_text(f"拜访客户 {i}", msg_id=f"burst-{i}")) for i in range(n)]
+        frames = [
+            fake.bot_frame(bot_text(f"拜访客户 {i}", msg_id=f"burst-{i}", staff_id=f"staff-{i % 200}"))
+            for i in range(n)
+        ]
         start = time.perf_counter()
         fake.push_many(frames)
         await fake.wait_acks(n, timeout=300)

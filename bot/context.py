@@ -52,8 +52,9 @@ class Context:
     def reply(self, text: str) -> None:
         self._out(self.user, self.channel, self.event.sender_platform_id, "text", {"text": text})
 
-    def reply_card(self, card: Card) -> str:
-        return self._card(self.user, self.channel, self.event.sender_platform_id, card)
+    def reply_card(self, card: Card, *, state: dict[str, Any] | None = None) -> str:
+        """Send a card; `state` is kept with the card (never sent) for its button handlers."""
+        return self._card(self.user, self.channel, self.event.sender_platform_id, card, state)
 
     def close_card(self, card: Card, action: str) -> bool:
         """Mark the pressed card handled (its buttons work once) and show what was done on it.
@@ -87,6 +88,11 @@ class Context:
             self._out(user, channel, recipient, "text", {"text": message})
 
     # ------------------------------------------------------------ dialogs
+    def card_state(self) -> dict[str, Any]:
+        """The state stored with the pressed card (see reply_card)."""
+        row = self.uow.cards.get(self.card_id) if self.card_id else None
+        return dict((row.body or {}).get("state") or {}) if row else {}
+
     def ask(self, kind: str, step: str, question: str | Card, data: dict[str, Any] | None = None) -> None:
         minutes = self.services.settings.dialog_timeout_minutes
         self.uow.dialogs.put(Dialog(self.user.id, kind, step, data or {}, self.channel,
@@ -100,10 +106,12 @@ class Context:
         self.uow.dialogs.clear(self.user.id)
 
     # ------------------------------------------------------------ internals
-    def _card(self, user: User, channel: str, recipient: str, card: Card) -> str:
+    def _card(self, user: User, channel: str, recipient: str, card: Card,
+              state: dict[str, Any] | None = None) -> str:
         card_id = new_card_id()
         body = card_to_dict(card)
-        self.uow.cards.add(card_id=card_id, channel=channel, user_id=user.id, body=body, now=self.now)
+        stored = {**body, "state": state} if state else body
+        self.uow.cards.add(card_id=card_id, channel=channel, user_id=user.id, body=stored, now=self.now)
         self._out(user, channel, recipient, "card", {"card": body}, card_id=card_id)
         return card_id
 

@@ -169,7 +169,9 @@ def _route_message(ctx: Context, event: IncomingMessage) -> None:
     dialog = ctx.uow.dialogs.get(ctx.user.id)
     if dialog is not None and dialog.expires_at <= ctx.now:
         ctx.uow.dialogs.clear(ctx.user.id)
-        ctx.reply("上一个问题已超过 30 分钟没有回复，已自动取消。")
+        minutes = ctx.services.settings.dialog_timeout_minutes
+        ctx.reply(f"上一个问题已超过 {minutes} 分钟没有回复，已自动取消。")
+        ctx.uow.commit()  # the notice stands even if handling the new message fails
         dialog = None
     if dialog is not None and command is None:
         if text in ("取消", "算了", "不用了"):

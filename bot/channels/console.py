@@ -29,9 +29,9 @@ def find_button(services: Services, user_id: str, choice: str) -> CardAction | s
     """The press of `choice` (a number or a label) on the latest card sent to the user, or an error."""
     with services.uow_factory() as uow:
         card = uow.cards.latest_for_user(user_id)
-    if card is None:
-        return "还没有发给您的卡片。"
-    buttons = card.body.get("buttons", [])
+        if card is None:
+            return "还没有发给您的卡片。"
+        card_id, buttons = card.id, list(card.body.get("buttons", []))
     chosen = None
     if choice.isdigit() and 1 <= int(choice) <= len(buttons):
         chosen = buttons[int(choice) - 1]
@@ -41,7 +41,7 @@ def find_button(services: Services, user_id: str, choice: str) -> CardAction | s
         labels = "、".join(f"{i}.{b['label']}" for i, b in enumerate(buttons, 1)) or "（这张卡片没有按钮）"
         return f"最新的卡片上没有「{choice}」这个按钮。可选：{labels}"
     return CardAction(channel="console", event_id=f"console-{uuid.uuid4().hex}", sender_platform_id=user_id,
-                      action_id=chosen["action_id"], card_ref=card.id, received_at=services.clock.now())
+                      action_id=chosen["action_id"], card_ref=card_id, received_at=services.clock.now())
 
 
 def press(services: Services, action: CardAction) -> None:

@@ -84,10 +84,11 @@ def link_to_existing(ctx: Context, act: ActionId) -> None:
     result = create_customer(ctx.uow, ctx.user, data, ctx.now, dedup=ctx.services.dedup,
                              pipeline=ctx.services.pipeline, link_to=customer)
     ctx.end_dialog()
-    if ctx.close_card(customer_card(ctx, result.customer, title="已关联到已有客户"), "customer:link"):
+    if not ctx.close_card(customer_card(ctx, result.customer, title="已关联到已有客户"), "customer:link"):
+        ctx.uow.rollback()
+        ctx.reply("这张卡片已处理过了。")
         return
-    ctx.uow.rollback()
-    ctx.reply("这张卡片已处理过了。")
+    _resume_followup(ctx, dialog.data, result.customer)
 
 
 @router.action("customer:new")
@@ -102,6 +103,17 @@ def create_anyway(ctx: Context, act: ActionId) -> None:
     if not ctx.close_card(customer_card(ctx, result.customer, title="客户已建档"), "customer:new"):
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")
+        return
+    _resume_followup(ctx, dialog.data, result.customer)
+
+
+def _resume_followup(ctx: Context, data: dict[str, object], customer: Customer) -> None:
+    """A free-text follow-up waiting on the "是否关联到 X？" answer is recorded now."""
+    pending = data.get("pending_followup")
+    if isinstance(pending, dict):
+        from bot.handlers.freetext import record_pending
+
+        record_pending(ctx, customer, pending)
 
 
 def _data(raw: dict[str, object]) -> NewCustomer:

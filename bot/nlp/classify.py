@@ -70,7 +70,11 @@ class Classifier:
         cs, ce = (c.start, c.end) if c else (0, len(text))
         if any(cs <= s < ce for s, _ in future_spans):
             return True
-        return bool(self._future_words.search(text[cs:start]) or self._future_words.search(text[end:ce][:3]))
+        return bool(
+            self._future_words.search(text[cs:start])
+            or "再" in text[start:end]
+            or re.match(r"^[^,，。;；]{0,8}吧", text[end:ce])
+        )
 
     @staticmethod
     def _done_right_after(text: str, end: int) -> bool:
@@ -187,14 +191,18 @@ class Classifier:
                         final = "contract"
                     elif re.search(r"报价|价格", clause):
                         final = "quote"
-                    elif not self._materials.search(clause):
-                        continue
+                    elif not self._materials.search(text[max(0, cs - 20) : ce]):
+                        continue  # 发他 with nothing to send is not a step (the object may be in the clause before)
                 if label == "visit" and re.search(r"签", clause):
                     final = "contract"
                 if label == "visit" and re.match(r"^(?:来|过来)", m.group(0)) and re.search(r"(?:来|过来)(?:电|消息|问)", text[m.start() : m.end() + 2]):
                     continue
                 if label == "call" and re.search(r"打电话来|打来|来电", text[m.start() : m.end() + 2]):
                     continue
+                if re.search(r"已|已经", m.group(0)):
+                    continue
+                if label == "call" and text[m.end() : m.end() + 1] == "说":
+                    continue  # 回电话说…: the customer called back, that is the contact itself
                 hits.setdefault(final, m.start())
         if not hits:
             return None, 0.0

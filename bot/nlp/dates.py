@@ -93,16 +93,23 @@ class DateExtractor:
                 "m.d",
             ),
             (re.compile(r"(大后天|后天|明天|明早|明晚|明儿|明日)"), self._day_word, 0.95, "day"),
-            (re.compile(r"(今天|今晚|今日)(?=[^,，。]{0,6}(?:再|晚点|稍后|之内|下班前))"), self._day_word, 0.6, "today"),
+            (re.compile(r"(今天|今晚|今日)(?=(?:上午|下午|晚上|晚些|晚点)?(?:再|之内|下班前))"), self._day_word, 0.6, "today"),
             (
-                re.compile(r"(下下个?|下个?|这个?|本|上上个?|上个?)?\s*(?:周|星期|礼拜)([一二三四五六日天1-7])"),
+                re.compile(r"(下下个?|下个?|这个?|本|上上个?|上个?)?(?:周|星期|礼拜)([一二三四五六日天1-7])"),
                 self._weekday,
                 0.93,
                 "weekday",
             ),
             (re.compile(rf"({_NUM}|半)\s*个?\s*(天|日|周|星期|礼拜|月)\s*{after}"), self._offset, 0.85, "offset"),
             (re.compile(rf"过\s*({_NUM})\s*(天)"), self._offset, 0.75, "offset"),
-            (re.compile(r"(?<![下上这本个])(月底|月末)(?!前|之前)"), self._month_end_word, 0.85, "month_end"),
+            (
+                # 月底 is a date only when something is to happen then (月底再报价); "月底了" or
+                # "月底冲业绩" describe today, and 月底前 is a deadline.
+                re.compile(r"(?<![下上这本个])(月底|月末)(?=[^,，。;；]{0,4}(?:再|给|发|去|来|打|报|签|联系|跟进|确认|见|回|答复|定|交|出|提供|安排|约|开|过来|过去))(?!前|之前)"),
+                self._month_end_word,
+                0.85,
+                "month_end",
+            ),
             (re.compile(r"(?<![下上这本个\d])(月初)"), self._next_month_start, 0.75, "month_start"),
             (re.compile(r"(?<![下上这本个\d])(月中)"), self._mid_month, 0.6, "mid_month"),
             (

@@ -34,7 +34,7 @@ _CORE_STOP_WORDS = re.compile(
     r"|关于|对于|因为|所以|如果|但是|一下|一些|情况|问题|方案|产品|系统|设备|项目|装机|改造|期间|暑假|寒假|没人|联系|电话|微信"
     r"|邮件|拜访|见面|沟通|报价|合同|价格|预算|演示|试用|采购|负责|客户|老板|领导|公司里|我们|他们|打算"
 )
-_QUANTITY_CORE = re.compile(r"^[0-9一二三四五六七八九十两几百千万]+[家个台所些条间位]")
+_QUANTITY_CORE = re.compile(r"^[0-9一二三四五六七八九十两几]+[百千万]?[家个台所些条间位]")
 _COMPANY_RIGHT_REJECT = re.compile(
     r"^(?:行业|领域|产品|设备|系统|方案|项目|改造|卷材|类|方面|相关|这块|业务|板块|企业|市场|机|仪|服务|平台|软件|模块|解决方案|技术|人员|专业|背景)"
 )
@@ -60,11 +60,11 @@ class EntityExtractor:
         titles = alternation(load_lines("titles.txt"))
         # 总/工 alone are titles only when they do not start a word (总价, 工期, 施工 …): checked in people().
         self._titled = re.compile(rf"(?<![小老])({surname})({titles})")
-        self._full = re.compile(rf"({surname})([{_CJK}]{{1,2}})")
         self._roles = alternation(load_lines("roles.txt"))
         self._role_end = re.compile(rf"(?:{self._roles})$")
         suffixes = load_lines("company_suffixes.txt")
         self._suffix_chain = re.compile(f"(?:{alternation(suffixes)})+")
+        self._suffix_end = re.compile(f"(?:{alternation(suffixes)})$")
         self._strong_suffix = re.compile(
             r"(?:公司|集团|医院|学校|中学|小学|学院|大学|幼儿园|保健院|卫生院|诊所|研究院|研究所|事务所|银行|工作室|商行|厂|店|职校|建材城|市场)$"
         )
@@ -110,8 +110,12 @@ class EntityExtractor:
             if m.start() > 0 and text[m.start() - 1 : m.start() + 1] in self.surname_words:
                 continue
             found.append(NameMatch(m.start(), m.end(), name, 0.85, "title"))
-        for m in self._full.finditer(text):
-            cand = self._full_name_at(text, m.start(), m.group(1))
+        # Every position, not finditer: in 老师李强 the 师 (also a surname) must not swallow 李强.
+        for i, ch in enumerate(text):
+            surname = text[i : i + 2] if text[i : i + 2] in self.surnames else ch if ch in self.surnames else None
+            if surname is None:
+                continue
+            cand = self._full_name_at(text, i, surname)
             if cand is not None:
                 found.append(cand)
         return self._dedupe(found)
@@ -124,7 +128,7 @@ class EntityExtractor:
             or not re.match(rf"[{_CJK}]", text[start - 1])
             or strong_left
             or before.endswith(_NAME_LEFT_WORDS)
-            or bool(self._suffix_chain.search(before[-4:]) and self._suffix_chain.search(before).end() == len(before))
+            or bool(self._suffix_end.search(before))
         )
         if not left_ok or _COLLEAGUE_BEFORE.search(before):
             return None
@@ -166,9 +170,8 @@ class EntityExtractor:
         if self._known_company_re is not None:
             for m in self._known_company_re.finditer(text):
                 found.append(NameMatch(m.start(), m.end(), m.group(0), 0.95, "known"))
-        people_starts = {p.start for p in people}
         for m in self._suffix_chain.finditer(text):
-            cand = self._company_ending_at(text, m.start(), m.end(), people_starts)
+            cand = self._company_ending_at(text, m.start(), m.end(), people)
             if cand is not None:
                 found.append(cand)
         # X的[job or department]contact / X的采购经理
@@ -184,6 +187,10 @@ class EntityExtractor:
                 found.append(NameMatch(cand.start, cand.end, cand.text, 0.6, "role"))
         for m in _VISIT_PLACE.finditer(text):
             name = m.group(1)
+            if any(m.start(1) <= p.start < m.end(1) for p in people) or re.search(
+                f"{alternation(load_lines('company_right_stops.txt'))}", name
+            ):
+                continue
             if not self._bad_core(name) and name not in self.surname_words:
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.6, "place"))
         return self._dedupe_companies(found)
@@ -221,13 +228,24 @@ class EntityExtractor:
             or core in self._left_stop_set
         )
 
-    def _company_ending_at(self, text: str, chain_start: int, end: int, people_starts: set[int]) -> NameMatch | None:
+    def _company_ending_at(
+        self, text: str, chain_start: int, end: int, people: list[NameMatch]
+    ) -> NameMatch | None:
+        # A department that starts inside the chain (保健院 + 信息科) ends the name there.
+        for cut in range(chain_start + 1, end):
+            if self._right_stops.match(text[cut:]):
+                end = cut
+                break
         after = text[end:]
-        if _COMPANY_RIGHT_REJECT.match(after) and not after.startswith(("的", "有限")):
+        if _COMPANY_RIGHT_REJECT.match(after) and not self._right_stops.match(after) and not after.startswith(("的", "有限")):
             return None
+        people_starts = {p.start for p in people}
         if re.match(r"^的小[\u4e00-\u9fff](?![总工经主老])", after) or re.match(r"^小[\u4e00-\u9fff](?:[\s,，]|$)", after):
             return None  # 我是拓客云的小李: the rep's own company
         start = self._left_boundary(text, chain_start)
+        for p in people:
+            if start <= p.start < chain_start:
+                start = max(start, p.end)  # 林晓东来公司: the person is not part of the company
         core = text[start:chain_start]
         strong = bool(self._strong_suffix.search(text[chain_start:end]))
         if core and self._bad_core(core):
@@ -235,6 +253,8 @@ class EntityExtractor:
             return None
         if not core:
             return None
+        if not strong and re.match(r"^(?:上|里|中|方面|这块|时|之类|等|都|也|类)", after):
+            return None  # 安装和培训上: an activity, not an organisation
         if len(core) > (8 if strong else 6):
             return None
         attached = end in people_starts or bool(re.match(r"^(?:的|[\s,，。]|$)", after)) or bool(self._right_stops.match(after))
@@ -251,7 +271,19 @@ class EntityExtractor:
         dept = re.search(f"(?:{alternation(load_lines('company_right_stops.txt'))})$", seg)
         if dept:
             end = dept.start()
-        start = self._left_boundary(text, end)
+        chain = self._suffix_end.search(text[:end])
+        if chain is not None:
+            # 仁和医院: the boundary is looked for left of the suffix, which is always part of the name
+            while True:
+                prev = self._suffix_end.search(text[: chain.start()])
+                if prev is None or prev.end() != chain.start():
+                    break
+                chain = prev
+            start = self._left_boundary(text, chain.start())
+            if self._bad_core(text[start : chain.start()]):
+                return None
+        else:
+            start = self._left_boundary(text, end)
         core = text[start:end]
         if self._bad_core(core) or len(core) > 10 or core in self.surname_words:
             return None

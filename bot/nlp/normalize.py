@@ -55,7 +55,7 @@ class FillerRemover:
 
 
 # Clause boundaries: punctuation, and in ASR transcripts the pauses (spaces between CJK characters).
-_CLAUSE_SPLIT = re.compile(r"[,，。;；!！?？\n:：]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+_CLAUSE_SPLIT = re.compile(r"[,，。;；!！?？\n:：]|\s+")
 
 
 @dataclass(frozen=True, slots=True)

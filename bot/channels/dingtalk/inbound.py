@@ -7,13 +7,14 @@ Everything here treats `data` as untrusted: a field of the wrong type or a missi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import mimetypes
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,30 @@ class InboundTranslator:
             received_at=datetime.now(UTC),
             values=values,
         )
+
+
+class SenderOrder:
+    """Frames run concurrently, but one sender's messages reach the inbox in arrival order.
+
+    Frame tasks start in arrival order and take the sender's lock before their first suspension;
+    asyncio locks are FIFO, so a slow attachment download cannot let a later message overtake.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, sender: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(sender, asyncio.Lock())
+        self._users[sender] = self._users.get(sender, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[sender] -= 1
+            if not self._users[sender]:  # nobody waits: forget the sender
+                del self._users[sender], self._locks[sender]
 
 
 class AcceptGate:

@@ -266,3 +266,15 @@ async def test_wrong_secret_keeps_retrying_without_connecting(
     await fake.wait_until(lambda: len(fake.open_requests) >= 2, 5, "two attempts")
     await client.stop()
     assert fake.connections == [] and not client.running
+
+
+async def test_one_senders_messages_keep_their_order_while_others_are_not_held_up(
+    fake: FakeDingTalk, stream: DingTalkStream, dispatcher: CollectingDispatcher
+) -> None:
+    fake.add_file("slow-pic", b"img", "image/jpeg")
+    fake.slow("/v1.0/robot/messageFiles/download", 0.3)
+    fake.push_bot_message(bot_picture("slow-pic", msg_id="a-1", staff_id="rep-a"))  # slow download
+    fake.push_bot_message(bot_text("这是刚才那张照片的说明", msg_id="a-2", staff_id="rep-a"))
+    fake.push_bot_message(bot_text("别人的消息", msg_id="b-1", staff_id="rep-b"))
+    await fake.wait_acks(3)
+    assert [m.message_id for m in dispatcher.messages] == ["b-1", "a-1", "a-2"]
