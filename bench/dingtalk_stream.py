@@ -103,7 +103,7 @@ async def adapter_run(fake: FakeDingTalk, n: int, rate: float, inbox_ms: float) 
 
 
 async def _echo_client(url: str) -> dict[str, object]:
-    async with websockets.connect(url, proxy=None, max_size=None) as ws:
+    async with websockets.connect(url, proxy=None, max_size=None, compression=None) as ws:
         async for raw in ws:
             frame = json.loads(raw)
             if "done" in frame:

@@ -6,13 +6,13 @@ reply goes out if and only if the change it reports was committed.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.cards import card_to_dict
+from bot.notify import Notifier
 from bot.types import Card, CardAction, IncomingMessage
 from core.model import User
 from storage.messaging import Dialog
@@ -20,10 +20,6 @@ from storage.messaging import Dialog
 if TYPE_CHECKING:
     from bot.services import Services
     from storage.uow import SqlUnitOfWork
-
-
-def new_card_id() -> str:
-    return "c" + secrets.token_hex(8)
 
 
 @dataclass
@@ -34,7 +30,13 @@ class Context:
     event: IncomingMessage | CardAction
     now: datetime
     card_id: str | None = None  # the card that was pressed, for CardAction events
-    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.notifier = Notifier(self.services, self.uow, self.now)
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        return self.notifier.sent
 
     @property
     def tz(self) -> ZoneInfo:
@@ -80,12 +82,8 @@ class Context:
         self._out(self.user, self.channel, self.event.sender_platform_id, "card_update", body, card_id=self.card_id)
 
     # ------------------------------------------------------------ notifying other people
-    def notify(self, user: User, message: str | Card) -> None:
-        channel, recipient = self.services.route_for(user)
-        if isinstance(message, Card):
-            self._card(user, channel, recipient, message)
-        else:
-            self._out(user, channel, recipient, "text", {"text": message})
+    def notify(self, user: User, message: str | Card, *, state: dict[str, Any] | None = None) -> str | None:
+        return self.notifier.notify(user, message, state=state)
 
     # ------------------------------------------------------------ dialogs
     def card_state(self) -> dict[str, Any]:
@@ -108,15 +106,8 @@ class Context:
     # ------------------------------------------------------------ internals
     def _card(self, user: User, channel: str, recipient: str, card: Card,
               state: dict[str, Any] | None = None) -> str:
-        card_id = new_card_id()
-        body = card_to_dict(card)
-        stored = {**body, "state": state} if state else body
-        self.uow.cards.add(card_id=card_id, channel=channel, user_id=user.id, body=stored, now=self.now)
-        self._out(user, channel, recipient, "card", {"card": body}, card_id=card_id)
-        return card_id
+        return self.notifier.card(user, channel, recipient, card, state)
 
     def _out(self, user: User, channel: str, recipient: str, kind: str, body: dict[str, Any],
              card_id: str | None = None) -> None:
-        self.uow.outbox.add(channel=channel, user_id=user.id, recipient=recipient, kind=kind, body=body,
-                            now=self.now, card_id=card_id)
-        self.sent.append({"to": user.id, "kind": kind, **body})
+        self.notifier.out(user.id, channel, recipient, kind, body, card_id)

@@ -277,3 +277,21 @@ class Alert:
     @property
     def ledger_key(self) -> tuple[str, str, int, int, str]:
         return (self.rule, self.subject_type, self.subject_id, self.level, self.window)
+
+
+@dataclass
+class CallLog:
+    """A call as the phone system reported it (kept as received; idempotent by call_id)."""
+
+    id: int | None
+    call_id: str
+    rep_id: str | None
+    customer_phone: str
+    phone_norm: str | None
+    started_at: datetime
+    duration_s: int
+    transcript: str = ""
+    customer_id: int | None = None
+    followup_id: int | None = None
+    status: str = "new"  # recorded | unknown_number | invalid | created
+    created_at: datetime | None = None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.model import (
     Alert,
     Assignment,
     AuditEntry,
+    CallLog,
     Contact,
     Customer,
     Deal,
@@ -18,6 +19,10 @@ from core.model import (
     StageChange,
     User,
 )
+from core.stages import Approval, EvidenceFile
+
+if TYPE_CHECKING:
+    from core.assignment import RepLoad
 
 
 class Clock(Protocol):
@@ -91,6 +96,13 @@ class AlertRepository(Protocol):
     def open_for_subject(self, subject_type: str, subject_id: int) -> list[Alert]: ...
 
 
+class CallLogRepository(Protocol):
+    def add(self, call: CallLog) -> CallLog: ...
+    def get(self, call_log_id: int) -> CallLog | None: ...
+    def by_call_id(self, call_id: str) -> CallLog | None: ...
+    def update(self, call: CallLog) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Use cases change state through the repositories and never commit:
     the caller (the router's transaction middleware, a CLI command) commits once, so the
@@ -103,6 +115,7 @@ class UnitOfWork(Protocol):
     history: HistoryRepository
     merges: MergeRepository
     alerts: AlertRepository
+    calls: CallLogRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -112,3 +125,45 @@ class UnitOfWork(Protocol):
 
 def ids(items: Iterable[Customer | Deal | FollowUp]) -> Sequence[int]:
     return [i.id for i in items if i.id is not None]
+
+
+# ---------------------------------------------------------------- stage rules and assignment
+class ApprovalRepository(Protocol):
+    def add(self, approval: Approval) -> Approval: ...
+    def get(self, approval_id: int) -> Approval | None: ...
+    def update(self, approval: Approval) -> None: ...
+    def pending_for_deal(self, deal_id: int) -> list[Approval]: ...
+
+
+class EvidenceRepository(Protocol):
+    def add(self, evidence: EvidenceFile) -> EvidenceFile: ...
+    def for_deal(self, deal_id: int) -> list[EvidenceFile]: ...
+
+
+class WorkloadRepository(Protocol):
+    """The queries behind fair assignment. `lock_reps` serialises assignment to those reps until commit
+    (SELECT … FOR UPDATE on PostgreSQL), so two imports at once never push a rep past capacity."""
+
+    def lock_reps(self, user_ids: Sequence[str]) -> list[User]: ...
+    def loads(self, user_ids: Sequence[str], since: datetime) -> dict[str, RepLoad]: ...
+    def pool(self, team: str | None, *, limit: int = 20) -> list[Customer]: ...
+
+
+class StageUnitOfWork(UnitOfWork, Protocol):
+    """The unit of work with the stage-rule and assignment repositories."""
+
+    approvals: ApprovalRepository
+    evidence: EvidenceRepository
+    workload: WorkloadRepository
+
+
+class FileStore(Protocol):
+    """Where evidence files live, by content hash (storage/files.py keeps them under data_dir)."""
+
+    def stat(self, path: str) -> int | None:
+        """The file's size in bytes, or None when it does not exist."""
+        ...
+
+    def put(self, path: str) -> tuple[str, str]:
+        """Copy the file into the store; returns (sha256, stored_path)."""
+        ...

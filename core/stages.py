@@ -273,7 +273,7 @@ class StageRules:
         if text in self.config.attachment_kinds:
             return text
         for key, name in self.config.attachment_kinds.items():
-            if text == name or (len(text) >= 2 and (name.startswith(text) or text.startswith(name[:2]))):
+            if text == name or (len(text) >= 2 and name.startswith(text)):
                 return key
         return KIND_SYNONYMS.get(text) if KIND_SYNONYMS.get(text) in self.config.attachment_kinds else None
 

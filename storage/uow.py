@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.calls_repo import SqlCallLogRepository
 from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
 from storage.repositories import (
     SqlAlertRepository,
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         self.history = SqlHistoryRepository(s)
         self.merges = SqlMergeRepository(s)
         self.alerts = SqlAlertRepository(s)
+        self.calls = SqlCallLogRepository(s)
         self.inbox = SqlInbox(s)
         self.outbox = SqlOutbox(s)
         self.cards = SqlCards(s)

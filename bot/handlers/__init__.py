@@ -16,6 +16,7 @@ FEATURES = (
     "bot.handlers.alerts",
     "bot.handlers.merge",
     "bot.handlers.offboarding",
+    "bot.handlers.calls",
     "bot.handlers.freetext",
 )
 

@@ -51,13 +51,16 @@ class FollowUpResult:
     duplicate: bool = False  # the same call log was recorded before
 
 
-def record_followup(uow: UnitOfWork, actor: User, data: FollowUpInput, now: datetime) -> FollowUpResult:
+def record_followup(uow: UnitOfWork, actor: User, data: FollowUpInput, now: datetime, *,
+                    from_system: bool = False) -> FollowUpResult:
+    """Record a follow-up by `actor`. `from_system`: the phone system reports a call that happened,
+    so the owner check does not apply (the fact is recorded; ownership is not changed)."""
     if len(data.raw_text) > MAX_TEXT_LEN:
         raise InvalidInput(f"跟进内容太长了（最多 {MAX_TEXT_LEN} 个字），请精简后再发。")
     customer = uow.customers.get(data.customer_id)
     if customer is None:
         raise InvalidInput("找不到这个客户，可能已被合并或标记无效。")
-    if customer.owner_id:
+    if customer.owner_id and not from_system:
         permissions.require_change(actor, customer)
     if data.call_id:
         previous = uow.followups.by_call_id(data.call_id)

@@ -11,6 +11,7 @@ from core.model import (
     Alert,
     Assignment,
     AuditEntry,
+    CallLog,
     Contact,
     Customer,
     Deal,
@@ -236,6 +237,26 @@ class FakeAlerts:
                 if (a.subject_type, a.subject_id, a.state) == (subject_type, subject_id, "open")]
 
 
+class FakeCalls:
+    def __init__(self, ids: _Ids) -> None:
+        self.rows: dict[int, CallLog] = {}
+        self.ids = ids
+
+    def add(self, call: CallLog) -> CallLog:
+        call.id = self.ids.next()
+        self.rows[call.id] = copy.deepcopy(call)
+        return call
+
+    def get(self, call_log_id: int) -> CallLog | None:
+        return copy.deepcopy(self.rows.get(call_log_id))
+
+    def by_call_id(self, call_id: str) -> CallLog | None:
+        return next((copy.deepcopy(c) for c in self.rows.values() if c.call_id == call_id), None)
+
+    def update(self, call: CallLog) -> None:
+        self.rows[call.id or 0] = copy.deepcopy(call)
+
+
 class FakeUnitOfWork:
     def __init__(self) -> None:
         ids = _Ids()
@@ -246,6 +267,7 @@ class FakeUnitOfWork:
         self.history = FakeHistory(ids)
         self.merges = FakeMerges(ids)
         self.alerts = FakeAlerts(ids)
+        self.calls = FakeCalls(ids)
         self.committed = 0
 
     def __enter__(self) -> FakeUnitOfWork:
