@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -33,6 +33,7 @@ from core.model import (
     UserStatus,
 )
 from core.ports import UnitOfWork
+from core.usecases.followups import FollowUpInput, FollowUpResult, record_followup
 from core.validation import require_reason
 from core.worktime import WorkTime, parse_hhmm
 
@@ -206,7 +207,7 @@ def stall_dues(deal: DealFacts, now: datetime, wt: WorkTime, cfg: ReminderConfig
     if deal.stage_entered_at is None:
         return []
     entered = wt.local(deal.stage_entered_at).date()
-    window = f"{deal.stage}@{deal.stage_entered_at.astimezone(wt.tz).strftime('%Y-%m-%dT%H:%M:%S')}"
+    window = f"{deal.stage}@{_instant_key(deal.stage_entered_at)}"
     steps = ((1, 0, OWNER), (2, cfg.stall_manager_after_days, MANAGER), (3, cfg.stall_director_after_days, DIRECTOR))
     out = []
     for level, extra, audience in steps:
@@ -252,8 +253,6 @@ def digest_due(manager_id: str, now: datetime, wt: WorkTime, cfg: ReminderConfig
 
 
 def _instant_key(dt: datetime) -> str:
-    from datetime import UTC
-
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -486,13 +485,14 @@ def mark_dormant(uow: UnitOfWork, customer_id: int, now: datetime, alert_id: int
     return customer
 
 
-def followup_input(subject: AlertSubject, note: str, now: datetime) -> dict[str, object]:
-    """What 已跟进 records: the note as the follow-up text, on the alert's deal."""
+def record_done(uow: UnitOfWork, actor: User, subject: AlertSubject, note: str, now: datetime) -> FollowUpResult:
+    """已跟进: the one-line note becomes a follow-up on the alert's deal (permissions as for /跟进)."""
     note = note.strip()
     if not note:
         raise InvalidInput("请用一句话说明这次跟进的情况。")
-    return {"customer_id": subject.customer.id or 0, "occurred_at": now, "source": FollowUpSource.CARD,
-            "raw_text": note, "deal_id": subject.deal.id if subject.deal else None}
+    data = FollowUpInput(customer_id=subject.customer.id or 0, occurred_at=now, source=FollowUpSource.CARD,
+                         raw_text=note, deal_id=subject.deal.id if subject.deal else None)
+    return record_followup(uow, actor, data, now)
 
 
 def audience_user(audience: str, owner: User | None, team: str | None,

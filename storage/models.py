@@ -404,3 +404,14 @@ class ReviewItemRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_review_items_state", "state"),)
+
+
+class DedupKeyRow(Base):
+    """Blocking keys of customers and contacts (core/dedup/keys.py): the real-time check's index."""
+
+    __tablename__ = "dedup_keys"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    __table_args__ = (UniqueConstraint("key", "customer_id", "contact_id", name="uq_dedup_key"),)

@@ -6,6 +6,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.calls_repo import SqlCallLogRepository
+from storage.dedup_repo import SqlDedupKeys
 from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
 from storage.repositories import (
     SqlAlertRepository,
@@ -35,6 +36,7 @@ class SqlUnitOfWork:
         self.merges = SqlMergeRepository(s)
         self.alerts = SqlAlertRepository(s)
         self.calls = SqlCallLogRepository(s)
+        self.dedup_keys = SqlDedupKeys(s)
         self.inbox = SqlInbox(s)
         self.outbox = SqlOutbox(s)
         self.cards = SqlCards(s)

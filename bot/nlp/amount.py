@@ -42,7 +42,7 @@ class AmountExtractor:
         out: list[AmountMatch] = []
         for m in self._pattern.finditer(text):
             value, conf = self._value(m)
-            if value is None or value <= 0:
+            if value is None or value < 100:
                 continue
             before = text[max(0, m.start() - 12) : m.start()]
             after = text[m.end() : m.end() + 4]
@@ -75,11 +75,14 @@ class AmountExtractor:
             n = to_number(cn)
             if n is None:
                 return None, 0.0
-            has_big_unit = cn[-1] in "万萬亿億"
-            if has_big_unit:
+            if n < 100:
+                return None, 0.0  # 三元食品: no deal is worth a few yuan
+            if any(ch in cn for ch in "万萬亿億"):
                 return n, 0.85
             if m.group("cnunit") or m.group("cur"):
                 return n, 0.8
+            if cn[-1] in "千仟百佰":
+                return n, 0.6  # 五千: money only right after a money word
             return None, 0.0
         num = to_number(m.group("num") or "")
         if num is None:

@@ -40,6 +40,8 @@ class Classifier:
         self._method = [(label, re.compile("|".join(m[label]))) for label in ("video", "email", "wechat", "phone", "visit")]
         c = load_json("conclusion.json")
         self._concl = {k: re.compile("|".join(c[k])) for k in ("hold_negations", "reject", "hold", "advance")}
+        # 需求已确认 is a stage (qualified), not the customer's attitude
+        self._concl_mask = re.compile(c["_qualified_mask"])
         s = load_json("stage.json")
         self._stage_neg = re.compile("|".join(s["negations"]))
         self._stage = [(k, re.compile("|".join(s[k]))) for k in ("won", "lost", "negotiation", "quote", "demo", "qualified")]
@@ -68,6 +70,12 @@ class Classifier:
     def _is_future(self, text: str, parts: list[Clause], start: int, end: int, future_spans: list[tuple[int, int]]) -> bool:
         c = clause_at(parts, start)
         cs, ce = (c.start, c.end) if c else (0, len(text))
+        # Dictated text split at pauses: "我 明天 把案例 发过去" — look back over the pauses to the
+        # last real punctuation, a few characters at most.
+        if cs > 0 and text[cs - 1].isspace():
+            back = text[max(0, cs - 12) : cs]
+            stop = max(back.rfind(ch) for ch in ",，。;；!！?？")
+            cs = max(0, cs - 12) + stop + 1 if stop >= 0 else max(0, cs - 12)
         if any(cs <= s < ce for s, _ in future_spans):
             return True
         return bool(
@@ -97,7 +105,12 @@ class Classifier:
             if cue.label == "phone" and word == "电话":
                 if _PHONE_LABEL_AFTER.match(text[cue.end :]) or _PHONE_LABEL_BEFORE.search(text[: cue.start]):
                     continue
-            done = "了" in word or self._done_right_after(text, cue.end) or text[cue.end : cue.end + 2] in ("里说", "上说")
+            done = (
+                "了" in word
+                or self._done_right_after(text, cue.end)
+                or text[cue.end : cue.end + 2] in ("里说", "上说")
+                or "了" in text[max(0, cue.start - 2) : cue.start]  # 打了个电话
+            )
             if not done and self._is_future(text, parts, cue.start, cue.end, future_spans):
                 continue
             cs, clause = self._clause_text(parts, cue.start, text)
@@ -119,6 +132,7 @@ class Classifier:
             return "advance", 0.9
         if stage == "lost":
             return "reject", 0.9
+        text = _mask(text, [(m.start(), m.end()) for m in self._concl_mask.finditer(text)])
         spans = [(m.start(), m.end()) for m in self._concl["hold_negations"].finditer(text)]
         hold_neg = bool(spans)
         masked = _mask(text, spans)
@@ -156,8 +170,8 @@ class Classifier:
             for m in pattern.finditer(text):
                 word = m.group(0)
                 _, clause = self._clause_text(parts, m.start(), text)
-                if self._pain_weak.match(word) and self._praise.search(clause) and not self._complaint.search(clause):
-                    continue
+                if self._pain_weak.match(word) and not self._complaint.search(clause):
+                    continue  # 去做交付启动 / 对维保服务很感兴趣: mentioned, not a concern
                 if label == "price" and re.search(r"(?:能|可以)接受|没问题", clause) and not re.search(r"贵|高|降|压|折扣", clause):
                     continue
                 out[label] = max(out.get(label, 0.0), 0.6 if self._pain_weak.match(word) else 0.8)
@@ -165,7 +179,7 @@ class Classifier:
 
     # -- next action ---------------------------------------------------------------------------
     def next_action(
-        self, text: str, parts: list[Clause], future_spans: list[tuple[int, int]]
+        self, text: str, parts: list[Clause], future_spans: list[tuple[int, int]], *, transcript: bool = False
     ) -> tuple[str | None, float]:
         hits: dict[str, int] = {}
         for label, needs_future, pattern in self._na_cues:
@@ -201,6 +215,8 @@ class Classifier:
                     continue
                 if re.search(r"已|已经", m.group(0)):
                     continue
+                if label == "call" and not transcript and re.search(r"给我(?:们)?(?:回|打)", text[max(0, m.start() - 4) : m.end()]):
+                    continue  # in a rep's message 我 is the rep: the customer will call back, no step for us
                 if label == "call" and text[m.end() : m.end() + 1] == "说":
                     continue  # 回电话说…: the customer called back, that is the contact itself
                 hits.setdefault(final, m.start())

@@ -38,7 +38,12 @@ _QUANTITY_CORE = re.compile(r"^[0-9一二三四五六七八九十两几]+[百千
 _COMPANY_RIGHT_REJECT = re.compile(
     r"^(?:行业|领域|产品|设备|系统|方案|项目|改造|卷材|类|方面|相关|这块|业务|板块|企业|市场|机|仪|服务|平台|软件|模块|解决方案|技术|人员|专业|背景)"
 )
-_VISIT_PLACE = re.compile(rf"(?:拜访的|拜访了|去了|去的|来到|到了|走访了|参观了|上门拜访)([{_CJK}A-Za-z]{{2,10}})(?=[,，。;；\s]|$)")
+_VISIT_PLACE = re.compile(
+    rf"(?:拜访的|拜访了|去了|去的|来到|到了|走访了|参观了|上门拜访)\s*([{_CJK}A-Za-z]{{2,10}}?)"
+    r"(?=[,，。;；\s]|$|的(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂))"
+)
+# A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
+_GENERIC_DEPT = re.compile(rf"[{_CJK}]{{1,4}}(?<!俱乐)(?:部|科|处)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,8 @@ class EntityExtractor:
                 continue
             if not re.match(_NAME_RIGHT, text[end:]):
                 continue
+            if given_len == 2 and cand[:-1] in self.surname_words and re.match(_NAME_RIGHT, text[end - 1 :]):
+                continue  # 金额约…: a word followed by its predicate, not a three-character name
             if cand in self.surname_words or cand[1:] in ("总", "工", "姐", "哥") or any(ch in "的了在是说和跟给来去到也都很" for ch in cand[len(surname):]):
                 continue
             if given_len == 2 and best is not None and re.match(_NAME_RIGHT, text[end - 1 :]):
@@ -181,6 +188,20 @@ class EntityExtractor:
                 cand = self._company_before(text, anchor, weak=True)
                 if cand is not None:
                     found.append(cand)
+        for p in people:
+            if p.kind != "title":
+                continue
+            run = re.search(rf"(?:^|[,，。;；!！\s:：])([{_CJK}]{{2,6}})$", text[: p.start])
+            core = run.group(1) if run is not None else ""
+            if (
+                run is not None
+                and not self._bad_core(core)
+                and core not in self.surname_words
+                and not self._role_end.search(core)
+                and not re.search(r"[部科处室组]$|中心$|总监$", core)
+                and not self._is_common_word(core)
+            ):
+                found.append(NameMatch(run.start(1), run.end(1), run.group(1), 0.55, "before_person"))
         for m in re.finditer(rf"的(?:{self._roles}|前台|采购部|办公室)", text):
             cand = self._company_before(text, m.start(), weak=True)
             if cand is not None:
@@ -194,6 +215,13 @@ class EntityExtractor:
             if not self._bad_core(name) and name not in self.surname_words:
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.6, "place"))
         return self._dedupe_companies(found)
+
+    @staticmethod
+    def _is_common_word(word: str) -> bool:
+        """A word of jieba's dictionary (谢谢, 设计) rather than a name."""
+        import jieba
+
+        return bool(jieba.dt.FREQ.get(word))
 
     def _attachment_start(self, text: str, person_start: int) -> int | None:
         """Where "X的" / "X<department>" ends before a contact, or None if the contact is not attached."""
@@ -271,6 +299,11 @@ class EntityExtractor:
         dept = re.search(f"(?:{alternation(load_lines('company_right_stops.txt'))})$", seg)
         if dept:
             end = dept.start()
+        elif not self._suffix_end.search(seg) and _GENERIC_DEPT.search(seg):
+            # 联通政企部 → 联通: an unknown department is taken as two characters + 部/科/处
+            run = re.search(rf"[{_CJK}]+$", seg)
+            if run is not None and len(run.group(0)) >= 5:
+                end -= 3
         chain = self._suffix_end.search(text[:end])
         if chain is not None:
             # 仁和医院: the boundary is looked for left of the suffix, which is always part of the name

@@ -155,12 +155,16 @@ class Parser:
             conf["amount"] = amount.confidence
         amount_spans = [(a.start, a.end) for a in self._amounts.find(masked)]
         masked = _mask(masked, amount_spans)
-        masked = _NOT_DATES.sub(lambda m: "#" * len(m.group(0)), masked)
+        # Dates are read on a copy where ids, percentages and discounts are masked too; the cue
+        # classifiers still see 9折 (a price concern). Both copies keep the original offsets.
+        date_text = _NOT_DATES.sub(lambda m: "#" * len(m.group(0)), masked)
 
-        parts = clauses(masked, split_on_spaces=transcript)
-        found_dates = self._dates.find(masked, today)
+        # Dictated text often has no punctuation, only pauses: then spaces separate clauses.
+        spaced = transcript or not re.search(r"[,，。;；!！?？]", masked)
+        parts = clauses(masked, split_on_spaces=spaced)
+        found_dates = self._dates.find(date_text, today)
         future = [d for d in found_dates if d.value >= today]
-        nxt = self._pick_date(masked, parts, future, today)
+        nxt = self._pick_date(date_text, parts, future, today)
         if nxt is not None:
             out.next_followup = nxt.value
             conf["next_followup"] = nxt.confidence
@@ -185,7 +189,7 @@ class Parser:
         if concl:
             out.conclusion = concl  # type: ignore[assignment]
             conf["conclusion"] = c
-        action, c = self._classifier.next_action(masked, parts, future_spans)
+        action, c = self._classifier.next_action(masked, parts, future_spans, transcript=transcript)
         if action:
             out.next_action = action  # type: ignore[assignment]
             conf["next_action"] = c
@@ -218,6 +222,8 @@ class Parser:
             after = clause[d.end - (c.start if c else 0) :]
             if _EVENT_ONLY.search(after[:8]) and not _FOLLOWUP_VERB.search(after[:8].split("到账")[0]):
                 continue
+            if re.match(r"^(?:前后|左右)?(?:再说|再看|看看再说)", after):
+                continue  # 9月初再说: "we'll see", not a date to follow up on
             return d
         return None
 
@@ -243,6 +249,8 @@ class Parser:
         known = [c for c in companies if c.kind == "known"]
         if known:
             return known[0]
+        # A bare run of characters before "X总" is the weakest evidence: only when nothing else.
+        companies = [c for c in companies if c.kind != "before_person"] or companies
         if contact is not None:
             attached = [c for c in companies if c.end <= contact.start and contact.start - c.end <= 8]
             if attached:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from core import audit, permissions
 from core.errors import Ambiguous, InvalidInput, NotFound
 from core.model import Assignment, Contact, Customer, CustomerStatus, Deal, FollowUp, Role, User
 from core.pipeline import Pipeline
-from core.ports import UnitOfWork
+from core.ports import StageUnitOfWork, UnitOfWork
+from core.usecases.assignment import AssignOutcome, LeadAssigner
 from core.usecases.deals import open_deal
 from core.validation import fold_width, normalize_phone, require_name, require_phone, require_reason
 
@@ -24,6 +25,7 @@ class NewCustomer:
     email: str | None = None
     region: str | None = None
     source: str = "chat"
+    product: str | None = None  # the product line a lead asks about (assignment matches it)
 
 
 @dataclass
@@ -41,6 +43,10 @@ class DuplicateCheck(Protocol):
     def name_key(self, company: str) -> str: ...
 
     def decide(self, uow: UnitOfWork, record: NewCustomer, phone_norm: str | None) -> DuplicateDecision: ...
+
+    def register(self, uow: UnitOfWork, customer: Customer, contact: Contact | None) -> None:
+        """Index a new customer/contact so that the next check finds it."""
+        ...
 
 
 class ExactDuplicateCheck:
@@ -63,6 +69,9 @@ class ExactDuplicateCheck:
             return DuplicateDecision("link", hits[0], 100.0, ["公司名称相同"])
         return DuplicateDecision("new")
 
+    def register(self, uow: UnitOfWork, customer: Customer, contact: Contact | None) -> None:
+        return None  # exact matches are found through the customers' own indexed columns
+
 
 @dataclass
 class CreateCustomerResult:
@@ -71,6 +80,7 @@ class CreateCustomerResult:
     created: bool  # False: linked to an existing customer
     decision: DuplicateDecision
     deal: Deal | None = None
+    assignment: AssignOutcome | None = None  # how a lead that the creator did not find was assigned
 
 
 def create_customer(
@@ -83,6 +93,7 @@ def create_customer(
     pipeline: Pipeline,
     force_new: bool = False,
     link_to: Customer | None = None,
+    assigner: LeadAssigner | None = None,
 ) -> CreateCustomerResult:
     """Create a customer with its contact, unless the duplicate check links it to an existing one.
 
@@ -108,20 +119,25 @@ def create_customer(
                                     decision=decision)
     if decision.kind == "link" and decision.customer is not None:
         customer = decision.customer
+        known = {c.id for c in customer.contacts}
         contact = _attach_contact(uow, actor, customer, contact_name, data.phone, phone_norm, email, now)
+        if contact is not None and contact.id not in known:
+            dedup.register(uow, customer, contact)
         return CreateCustomerResult(customer, contact, False, decision)
 
+    # a rep who found the customer keeps it; any other lead goes through the round robin
+    found_it = actor.has(Role.REP) and data.source in SELF_FOUND_SOURCES
     customer = uow.customers.add(
         Customer(
             id=None,
             name=company,
             name_key=dedup.name_key(company),
-            owner_id=actor.id if actor.has(*_OWNING_ROLES) else None,
+            owner_id=actor.id if found_it else None,
             team=actor.team,
             region=data.region or (actor.regions[0] if actor.regions else None),
             source=data.source,
             created_by=actor.id,
-            assigned_at=now if actor.has(*_OWNING_ROLES) else None,
+            assigned_at=now if found_it else None,
             created_at=now,
             updated_at=now,
         )
@@ -133,12 +149,18 @@ def create_customer(
         uow.history.add_assignment(Assignment(None, "customer", customer.id or 0, None, customer.owner_id,
                                               actor.id, "新建客户", now))
     contact = _attach_contact(uow, actor, customer, contact_name, data.phone, phone_norm, email, now)
+    dedup.register(uow, customer, contact)
     # every new customer starts with an open deal at the pipeline's first stage (线索)
     deal = open_deal(uow, actor, customer, now, pipeline=pipeline)
-    return CreateCustomerResult(customer, contact, True, decision, deal)
+    outcome = None
+    if not found_it:
+        outcome = (assigner or LeadAssigner()).assign(cast(StageUnitOfWork, uow), actor.id, customer, now,
+                                                      product=data.product)
+        deal = uow.deals.get(deal.id or 0) or deal
+    return CreateCustomerResult(customer, contact, True, decision, deal, outcome)
 
 
-_OWNING_ROLES = (Role.REP, Role.MANAGER)
+SELF_FOUND_SOURCES = frozenset({"chat", "command", "voice", "card"})
 
 
 def _attach_contact(

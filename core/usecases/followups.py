@@ -73,6 +73,10 @@ def record_followup(uow: UnitOfWork, actor: User, data: FollowUpInput, now: date
         raise InvalidInput("金额看起来不对，请用「50万」或「500000」这样的写法。")
 
     deal = pick_open_deal(uow, customer, data.deal_id)
+    if customer.lead_state == "new":  # the first follow-up: the lead no longer counts against capacity
+        customer.lead_state = "contacted"
+        customer.updated_at = now
+        uow.customers.update(customer)
     followup = uow.followups.add(
         FollowUp(
             id=None,

@@ -305,7 +305,11 @@ class DingTalkStream(DingTalkStreamClient):
         ack: AckMessage
         try:
             if kind == SystemMessage.TYPE:
-                ack = await self.system_handler.raw_process(SystemMessage.from_dict(frame))
+                try:
+                    system = SystemMessage.from_dict(frame)
+                except (ValueError, TypeError):
+                    system = SystemMessage.from_dict({**frame, "data": ""})  # still ack, without the data
+                ack = await self.system_handler.raw_process(system)
                 if topic == SystemMessage.TOPIC_DISCONNECT:
                     log.info("DingTalk asked to reconnect (disconnect frame)")
                     self._reconnect_now = True

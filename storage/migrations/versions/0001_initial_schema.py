@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 08:00:25.131914
+Create Date: 2026-11-24 08:04:59.201474
 """
 from __future__ import annotations
 
@@ -334,6 +334,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_approvals_deal_id'), ['deal_id'], unique=False)
         batch_op.create_index('ix_approvals_state', ['state', 'approver_id'], unique=False)
 
+    op.create_table('dedup_keys',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('contact_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key', 'customer_id', 'contact_id', name='uq_dedup_key')
+    )
+    with op.batch_alter_table('dedup_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dedup_keys_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dedup_keys_key'), ['key'], unique=False)
+
     op.create_table('evidence_files',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('deal_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -473,6 +487,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_evidence_files_customer_id'))
 
     op.drop_table('evidence_files')
+    with op.batch_alter_table('dedup_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dedup_keys_key'))
+        batch_op.drop_index(batch_op.f('ix_dedup_keys_customer_id'))
+
+    op.drop_table('dedup_keys')
     with op.batch_alter_table('approvals', schema=None) as batch_op:
         batch_op.drop_index('ix_approvals_state')
         batch_op.drop_index(batch_op.f('ix_approvals_deal_id'))
