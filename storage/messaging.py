@@ -109,7 +109,7 @@ class SqlCards:
         self.s.add(CardRow(id=card_id, channel=channel, user_id=user_id, body=body, created_at=now))
 
     def get(self, card_id: str) -> CardRow | None:
-        return self.s.get(CardRow, card_id)
+        return self.s.scalars(select(CardRow).where(CardRow.id == card_id)).first()
 
     def by_ref(self, ref: str) -> CardRow | None:
         return self.s.scalars(select(CardRow).where(CardRow.ref == ref)).first()
@@ -125,7 +125,7 @@ class SqlCards:
 
     def latest_for_user(self, user_id: str) -> CardRow | None:
         return self.s.scalars(select(CardRow).where(CardRow.user_id == user_id)
-                              .order_by(CardRow.created_at.desc(), CardRow.id.desc())).first()
+                              .order_by(CardRow.seq.desc())).first()
 
 
 @dataclass

@@ -267,7 +267,8 @@ class CardRow(Base):
     """A card we sent: its buttons work once, and the platform reference lets us update it."""
 
     __tablename__ = "cards"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)  # send order
+    id: Mapped[str] = mapped_column(String(64), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -85,15 +85,15 @@ class SqlWorkloadRepository:
         ids = sorted(set(user_ids))
         if not ids:
             return []
+        # populate_existing: read committed — see what the transaction we waited for wrote
+        q = (select(UserRow).where(UserRow.id.in_(ids)).order_by(UserRow.id)
+             .execution_options(populate_existing=True))
         if self.s.get_bind().dialect.name == "postgresql":
-            rows = self.s.scalars(select(UserRow).where(UserRow.id.in_(ids)).order_by(UserRow.id)
-                                  .with_for_update()).all()
+            q = q.with_for_update()
         else:
             self.s.execute(update(UserRow).where(UserRow.id.in_(ids)).values(capacity=UserRow.capacity)
                            .execution_options(synchronize_session=False))
-            rows = self.s.scalars(select(UserRow).where(UserRow.id.in_(ids)).order_by(UserRow.id)).all()
-        for row in rows:
-            self.s.refresh(row)  # read committed: see what the transaction we waited for wrote
+        rows = self.s.scalars(q).all()
         return [user_from_row(r) for r in rows]
 
     def loads(self, user_ids: Sequence[str], since: datetime) -> dict[str, RepLoad]:
@@ -107,16 +107,8 @@ class SqlWorkloadRepository:
         today = func.sum(case((handed, 1), else_=0))
         rows = self.s.execute(select(c.owner_id, new, today, func.max(c.assigned_at))
                               .where(c.owner_id.in_(ids)).group_by(c.owner_id)).all()
-        out = {}
-        for owner, new_count, today_count, last in rows:
-            if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
-                from datetime import UTC
-
-                last = last.replace(tzinfo=UTC)
-            elif isinstance(last, str):
-                last = datetime.fromisoformat(last)
-            out[owner] = RepLoad(int(new_count or 0), int(today_count or 0), last)
-        return out
+        return {owner: RepLoad(int(new_count or 0), int(today_count or 0), last)
+                for owner, new_count, today_count, last in rows}
 
     def pool(self, team: str | None, *, limit: int = 20) -> list[Customer]:
         q = (select(CustomerRow.id).where(CustomerRow.owner_id.is_(None),

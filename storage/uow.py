@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import stage_repos
 from storage.calls_repo import SqlCallLogRepository
 from storage.dedup_repo import SqlDedupKeys
 from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
@@ -41,6 +42,9 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(s)
         self.cards = SqlCards(s)
         self.dialogs = SqlDialogs(s)
+        self.approvals = stage_repos.SqlApprovalRepository(s)
+        self.evidence = stage_repos.SqlEvidenceRepository(s)
+        self.workload = stage_repos.SqlWorkloadRepository(s)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -64,7 +64,7 @@ def _safe_filename(name: str, fallback: str) -> str:
     return cleaned or fallback
 
 
-def _mentions_bot(msg: ChatbotMessage, data: Mapping[str, Any], robot_code: str) -> bool:
+def _mentions_bot(msg: ChatbotMessage) -> bool:
     if msg.is_in_at_list is True:
         return True
     # Older payloads lack isInAtList: the bot appears in atUsers under its chatbotUserId.
@@ -99,7 +99,7 @@ class InboundTranslator:
             # External contacts and users of other corps carry no staffId: nobody crmbot knows.
             raise Ignored(f"bot message {message_id} without senderStaffId")
         is_group = _str(data.get("conversationType")) == "2"
-        mentioned = _mentions_bot(msg, data, self.settings.robot_code)
+        mentioned = _mentions_bot(msg)
         if is_group and not mentioned:
             raise Ignored(f"group message {message_id} does not @ the bot")
 

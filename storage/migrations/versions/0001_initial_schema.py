@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 08:04:59.201474
+Create Date: 2026-11-24 08:06:08.126017
 """
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_subject', ['subject_type', 'subject_id'], unique=False)
 
     op.create_table('cards',
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('user_id', sa.String(length=64), nullable=False),
@@ -83,7 +84,8 @@ def upgrade() -> None:
     sa.Column('handled_by', sa.String(length=64), nullable=True),
     sa.Column('handled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('handled_action', sa.String(length=200), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('id')
     )
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cards_ref'), ['ref'], unique=False)

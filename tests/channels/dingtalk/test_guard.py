@@ -11,8 +11,8 @@ from tests.fakes.dingtalk import FakeDingTalk
 
 
 def test_guard_refuses_and_records_a_non_loopback_connect(no_internet: list[str]) -> None:
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("203.0.113.7", 443), timeout=0.1)  # TEST-NET-3, never routed
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("203.0.113.7", 443))  # TEST-NET-3, never routed
     with pytest.raises(OSError):
         socket.getaddrinfo("api.dingtalk.com", 443)
     assert len(no_internet) == 2
