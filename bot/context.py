@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.cards import card_to_dict
-from bot.notify import Notifier
+from bot.notify import Notifier, new_card_id  # noqa: F401 - re-exported for feature modules
 from bot.types import Card, CardAction, IncomingMessage
 from core.model import User
 from storage.messaging import Dialog

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,9 +34,11 @@ from storage.models import (
     AlertRow,
     AssignmentRow,
     AuditRow,
+    CallLogRow,
     ContactRow,
     CustomerRow,
     DealRow,
+    EvidenceFileRow,
     FollowUpRow,
     MergeLinkRow,
     StageChangeRow,
@@ -402,6 +404,23 @@ class SqlMergeRepository:
             raise LookupError(f"merge link {link.id} vanished")
         row.undone_at, row.undone_by = link.undone_at, link.undone_by
         self.s.flush()
+
+    def owned_rows(self, customer_id: int) -> dict[str, list[int]]:
+        return {kind: list(self.s.scalars(select(table.id).where(table.customer_id == customer_id)
+                                          .order_by(table.id)))
+                for kind, table in _OWNED.items()}
+
+    def move_rows(self, rows: dict[str, list[int]], to_customer_id: int) -> None:
+        for kind, ids in rows.items():
+            if ids:
+                table = _OWNED[kind]
+                self.s.execute(update(table).where(table.id.in_(ids)).values(customer_id=to_customer_id))
+        self.s.flush()
+
+
+# rows that belong to a customer and move with it in a merge (and back on undo)
+_OWNED: dict[str, Any] = {"contacts": ContactRow, "deals": DealRow, "followups": FollowUpRow,
+                          "call_logs": CallLogRow, "evidence_files": EvidenceFileRow}
 
 
 # ---------------------------------------------------------------- alerts (the exactly-once ledger)

@@ -46,6 +46,8 @@ def cn_to_number(text: str) -> float | None:
     if not text:
         return None
     if all(ch in _DIGITS for ch in text) and len(text) > 1:
+        if len(text) < 4 and not set(text) & {"零", "〇"}:
+            return None  # 三四 is a range ("three or four"), not 34
         # 二〇二六 style: digit by digit
         return float("".join(str(_DIGITS[c]) for c in text))
     total = 0.0

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.dedup.normalize import CompanyName, NormalizedRecord, PersonName
 from core.dedup.score import (
@@ -58,43 +58,53 @@ class _UnionFind:
         return root
 
 
-@dataclass(slots=True)
 class _CompanyCluster:
-    cities: set[str] = field(default_factory=set)
-    industries: set[str] = field(default_factory=set)
-    rows: int = 0
+    """A company group's city (at most one) and industries; tuples, not sets: a million of these."""
+
+    __slots__ = ("city", "industries", "rows")
+
+    def __init__(self, city: str = "", industries: tuple[str, ...] = (), rows: int = 0) -> None:
+        self.city, self.industries, self.rows = city, industries, rows
 
     def compatible(self, other: _CompanyCluster, weak: bool = False) -> bool:
-        if len(self.cities | other.cities) > 1:
+        if self.city and other.city and self.city != other.city:
             return False
         return all(industry_compatible(a, b) for a in self.industries for b in other.industries)
 
     def absorb(self, other: _CompanyCluster) -> None:
-        self.cities |= other.cities
-        self.industries |= other.industries
+        self.city = self.city or other.city
+        self.industries = tuple(dict.fromkeys(self.industries + other.industries))
         self.rows += other.rows
 
 
-@dataclass(slots=True)
 class _ContactCluster:
-    surnames: set[str] = field(default_factory=set)
-    names: list[PersonName] = field(default_factory=list)  # distinct full names
-    mobiles: set[str] = field(default_factory=set)
+    """A contact group's surname (at most one), distinct full names and mobiles."""
+
+    __slots__ = ("mobiles", "names", "surname")
+
+    def __init__(
+        self, surname: str = "", names: tuple[PersonName, ...] = (), mobiles: tuple[str, ...] = ()
+    ) -> None:
+        self.surname, self.names, self.mobiles = surname, names, mobiles
+
+    @property
+    def surnames(self) -> bool:
+        return bool(self.surname)
 
     def compatible(self, other: _ContactCluster, weak: bool = False) -> bool:
-        if len(self.surnames | other.surnames) > 1:
+        if self.surname and other.surname and self.surname != other.surname:
             return False
-        if weak and self.mobiles and other.mobiles and self.mobiles.isdisjoint(other.mobiles):
+        if weak and self.mobiles and other.mobiles and set(self.mobiles).isdisjoint(other.mobiles):
             # a link by name alone must not join two people who each gave a different mobile
             return False
         ok = (NameRelation.SAME, NameRelation.SIMILAR)
         return all(name_relation(a, b) in ok for a in self.names for b in other.names)
 
     def absorb(self, other: _ContactCluster) -> None:
-        self.surnames |= other.surnames
-        self.mobiles |= other.mobiles
+        self.surname = self.surname or other.surname
+        self.mobiles = tuple(dict.fromkeys(self.mobiles + other.mobiles))
         keys = {n.full_key for n in self.names}
-        self.names.extend(n for n in other.names if n.full_key not in keys)
+        self.names += tuple(n for n in other.names if n.full_key not in keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,9 +299,7 @@ def _group_companies(records: Sequence[NormalizedRecord], auto: float) -> tuple[
 
     def make(n: int) -> _CompanyCluster:
         c = node_name[n]
-        return _CompanyCluster(
-            {c.city} if c.city else set(), {c.industry_key} if c.industry_key else set(), len(node_rows[n])
-        )
+        return _CompanyCluster(c.city or "", (c.industry_key,) if c.industry_key else (), len(node_rows[n]))
 
     g = _Guarded(len(node_name), make)
     for n, rows in enumerate(node_rows):
@@ -359,11 +367,7 @@ def _group_contacts(
 ) -> tuple[list[int], list[Link | None]]:
     def make(i: int) -> _ContactCluster:
         name = records[i].name
-        return _ContactCluster(
-            {name.surname_key} if name.surname_key else set(),
-            [name] if name.is_full else [],
-            set(records[i].mobiles),
-        )
+        return _ContactCluster(name.surname_key, (name,) if name.is_full else (), records[i].mobiles)
 
     g = _Guarded(len(records), make)
 

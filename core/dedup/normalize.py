@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from core.dedup import vocab
@@ -229,7 +229,6 @@ class NormalizedRecord:
     emails: tuple[str, ...]
     phone_typed: str = ""
     email_typed: str = ""
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def mobiles(self) -> tuple[str, ...]:
@@ -279,7 +278,6 @@ class Normalizer:
             emails=normalize_emails(email),
             phone_typed=phone or "",
             email_typed=email or "",
-            extra=extra or {},
         )
 
     # -- places

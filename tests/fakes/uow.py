@@ -268,6 +268,7 @@ class FakeUnitOfWork:
         self.merges = FakeMerges(ids)
         self.alerts = FakeAlerts(ids)
         self.calls = FakeCalls(ids)
+        self.approvals, self.evidence, self.workload = FakeApprovals(ids), FakeEvidence(ids), FakeWorkload(self)
         self.committed = 0
 
     def __enter__(self) -> FakeUnitOfWork:
@@ -281,3 +282,70 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         return None
+
+
+# ---------------------------------------------------------------- stage rules and assignment
+class FakeApprovals:
+    def __init__(self, ids: _Ids) -> None:
+        self.rows: dict[int, Any] = {}
+        self.ids = ids
+
+    def add(self, approval: Any) -> Any:
+        approval.id = self.ids.next()
+        self.rows[approval.id] = copy.deepcopy(approval)
+        return approval
+
+    def get(self, approval_id: int, *, lock: bool = False) -> Any:
+        return copy.deepcopy(self.rows.get(approval_id))
+
+    def update(self, approval: Any) -> None:
+        self.rows[approval.id] = copy.deepcopy(approval)
+
+    def pending_for_deal(self, deal_id: int) -> list[Any]:
+        return [copy.deepcopy(a) for a in self.rows.values() if a.deal_id == deal_id and a.state == "pending"]
+
+
+class FakeEvidence:
+    def __init__(self, ids: _Ids) -> None:
+        self.rows: list[Any] = []
+        self.ids = ids
+
+    def add(self, evidence: Any) -> Any:
+        evidence.id = self.ids.next()
+        self.rows.append(copy.deepcopy(evidence))
+        return evidence
+
+    def for_deal(self, deal_id: int) -> list[Any]:
+        return [copy.deepcopy(e) for e in self.rows if e.deal_id == deal_id]
+
+
+class FakeWorkload:
+    """Loads computed from the fake customers, like the SQL GROUP BY; locking is a no-op in memory."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.locked: list[list[str]] = []
+
+    def lock_reps(self, user_ids: Any) -> list[User]:
+        ids = sorted(set(user_ids))
+        self.locked.append(ids)
+        return [u for u in (self.uow.users.get(i) for i in ids) if u is not None]
+
+    def loads(self, user_ids: Any, since: datetime) -> dict[str, Any]:
+        from core.assignment import RepLoad
+
+        out: dict[str, Any] = {}
+        for c in self.uow.customers.rows.values():
+            if c.owner_id not in user_ids:
+                continue
+            prev = out.get(c.owner_id, RepLoad())
+            new = int(c.lead_state == "new" and c.status == "active")
+            handed = int(c.assigned_at is not None and c.assigned_at >= since and c.created_by != c.owner_id)
+            last = max((t for t in (prev.last_assigned_at, c.assigned_at) if t is not None), default=None)
+            out[c.owner_id] = RepLoad(prev.new_leads + new, prev.received_today + handed, last)
+        return out
+
+    def pool(self, team: str | None, *, limit: int = 20) -> list[Customer]:
+        rows = [c for c in self.uow.customers.rows.values() if c.owner_id is None and c.status == "active"
+                and (team is None or c.team in (team, None))]
+        return [self.uow.customers._full(c) for c in rows[:limit]]
