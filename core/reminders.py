@@ -414,8 +414,13 @@ def can_reassign(actor: User, customer: Customer) -> bool:
     return actor.has(Role.MANAGER) and (customer.team is None or customer.team == actor.team)
 
 
-def reassign(uow: UnitOfWork, actor: User, subject: AlertSubject, target_id: str, now: datetime) -> User:
-    """转派: the customer and its open deals go to another rep, who starts a fresh 72 h clock."""
+def reassign(uow: UnitOfWork, actor: User, subject: AlertSubject, target_id: str, now: datetime,
+             next_due: date | None = None) -> User:
+    """转派: the customer and its open deals go to another rep, who starts a fresh 72 h clock.
+
+    A deal whose follow-up is overdue gets `next_due` (the next working day) so that the new owner
+    is reminded: the old ladder was stopped with the action.
+    """
     customer = subject.customer
     if not can_reassign(actor, customer):
         raise PermissionDenied("抱歉，只有该团队的主管（或总监）可以转派。")
@@ -449,6 +454,8 @@ def reassign(uow: UnitOfWork, actor: User, subject: AlertSubject, target_id: str
             uow.history.add_assignment(Assignment(None, "deal", deal.id or 0, deal.owner_id, target.id, actor.id,
                                                   "随客户转派", now))
             deal.owner_id, deal.updated_at = target.id, now
+            if next_due is not None and deal.next_followup_on is not None and deal.next_followup_on < next_due:
+                deal.next_followup_on = next_due
             uow.deals.update(deal)
     audit.record(uow, actor_id=actor.id, action="customer.reassign", subject_type="customer",
                  subject_id=customer.id or 0, now=now, before=before,

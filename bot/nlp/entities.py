@@ -261,7 +261,8 @@ class EntityExtractor:
     ) -> NameMatch | None:
         # A department that starts inside the chain (保健院 + 信息科) ends the name there.
         for cut in range(chain_start + 1, end):
-            if self._right_stops.match(text[cut:]):
+            stop = self._right_stops.match(text[cut:])
+            if stop and cut + stop.end() > end:
                 end = cut
                 break
         after = text[end:]

@@ -22,7 +22,7 @@ class IntentClassifier:
         t = text.strip()
         if not t:
             return "smalltalk"
-        is_question = bool(re.search(r"[?？吗呢]$|多少|是什么|哪", t))
+        is_question = bool(re.search(r"[?？吗呢]$|多少|是什么|哪|怎么|如何|谁", t))
         for name, pattern in self._rules:
             if not pattern.search(t):
                 continue

@@ -96,7 +96,14 @@ def digest_card(day: str, alerts: Sequence[Alert], today_start: datetime, users:
                 subjects: dict[tuple[str, int], str]) -> Card:
     today = [a for a in alerts if a.created_at >= today_start]
     acted = [a for a in today if a.state != "open" and a.acted_by]
-    still_open = [a for a in alerts if a.state == "open"]
+    # an escalated ladder shows once, at its highest level
+    top: dict[tuple[str, str, int, str], Alert] = {}
+    for a in alerts:
+        if a.state == "open":
+            key = (a.rule, a.subject_type, a.subject_id, a.window)
+            if key not in top or a.level > top[key].level:
+                top[key] = a
+    still_open = sorted(top.values(), key=lambda a: a.id or 0)
     by_actor: dict[str, int] = {}
     for a in acted:
         name = users[a.acted_by].name if a.acted_by in users else str(a.acted_by)

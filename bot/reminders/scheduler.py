@@ -7,6 +7,7 @@ for the running bot (an APScheduler 3.x job every minute, run in a worker thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ def setup(bot_app: BotApp) -> None:
     state: dict[str, Any] = {}
 
     async def tick() -> None:
+        state["task"] = asyncio.current_task()
         # the scans use a sync Session: run them in a worker thread, never on the event loop
         try:
             fired = await asyncio.to_thread(run_scans, services)
@@ -61,6 +63,10 @@ def setup(bot_app: BotApp) -> None:
         scheduler = state.pop("scheduler", None)
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        task = state.pop("task", None)
+        if task is not None and not task.done():  # let a scan in flight finish its transaction
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), timeout=30)
 
     bot_app.web.on_startup.append(start)
     bot_app.web.on_cleanup.append(stop)

@@ -24,6 +24,10 @@ from core.dedup.score import Evidence, company_evidence, contact_evidence
 
 Decision = Literal["link", "ask", "new"]
 
+# How much better than the runner-up a customer must score to be linked without asking: a same-city
+# name (97) or a shared phone (95) beats a name without a city (93), two cities' firms (93/93) do not.
+AMBIGUITY_MARGIN = 2.0
+
 
 class DedupThresholds(BaseModel):
     """Score bands (0..100); configured as [dedup] auto/ask in crmbot.toml."""
@@ -169,8 +173,13 @@ def check(
     ranked = sorted(best_by_customer.values(), key=lambda m: -m[1])
     top, top_score = ranked[0]
     decision = t.decide(top_score)
-    if decision == "link" and len(ranked) > 1 and ranked[1][1] >= t.auto:
-        # two existing customers are equally likely: a person must choose
+    if (
+        decision == "link"
+        and len(ranked) > 1
+        and ranked[1][1] >= t.auto
+        and top_score - ranked[1][1] < AMBIGUITY_MARGIN
+    ):
+        # two existing customers are about equally likely: a person must choose
         decision = "ask"
     result = DedupDecision(
         decision=decision,

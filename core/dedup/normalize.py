@@ -268,7 +268,6 @@ class Normalizer:
         company: str | None = None,
         phone: str | None = None,
         email: str | None = None,
-        extra: dict[str, str] | None = None,
     ) -> NormalizedRecord:
         return NormalizedRecord(
             record_id=record_id,

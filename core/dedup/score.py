@@ -74,7 +74,7 @@ def company_similarity(a: CompanyName, b: CompanyName) -> Evidence:
         return Evidence(20.0, (f"城市不同（{a.city}/{b.city}）",), conflict=True)
     one_city = bool(a.city) != bool(b.city)
     if a.core_key == b.core_key:
-        if a.folded == b.folded:
+        if a.folded == b.folded and a.city == b.city:
             return Evidence(100.0, ("公司名相同",))
         if a.core != b.core:
             # 明宏/鸣宏 is usually a typo, but 兴华/星华 can be two firms: never certain by sound alone
@@ -88,6 +88,8 @@ def company_similarity(a: CompanyName, b: CompanyName) -> Evidence:
                 35.0, (f"字号相同但行业不同（{a.industry or '—'}/{b.industry or '—'}）",), conflict=True
             )
         short = "简称" if not a.industry or not b.industry else "行业词省略"
+        if a.brand != b.brand:
+            return Evidence(80.0, (f"字号同音（{short}）",))  # 元光/远广: a typo, or another firm
         return Evidence(90.0, (f"字号相同（{short}）",))
     if a.industry_key and b.industry_key and not industry_compatible(a.industry_key, b.industry_key):
         ratio = fuzz.ratio(a.core, b.core)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from core import audit, permissions
-from core.errors import Ambiguous, NotFound
-from core.model import Assignment, Customer, Deal, DealStatus, StageChange, User
+from core.errors import Ambiguous, Conflict, NotFound, RuleViolation
+from core.model import Assignment, Customer, CustomerStatus, Deal, DealStatus, StageChange, User
 from core.pipeline import Pipeline
 from core.ports import UnitOfWork
 from core.validation import require_name
@@ -59,3 +59,28 @@ def pick_open_deal(uow: UnitOfWork, customer: Customer, deal_id: int | None = No
         raise Ambiguous(f"客户「{customer.name}」有 {len(deals)} 个进行中的商机，请选择一个：",
                         [(d.id or 0, f"{d.title}（{d.stage}）") for d in deals])
     return deals[0] if deals else None
+
+
+def new_deal(
+    uow: UnitOfWork,
+    actor: User,
+    customer: Customer,
+    now: datetime,
+    *,
+    pipeline: Pipeline,
+    title: str | None = None,
+) -> Deal:
+    """`/新商机`: another deal for an existing customer, owned by the customer's rep."""
+    if customer.status != CustomerStatus.ACTIVE:
+        raise Conflict(f"客户「{customer.name}」已失效或已合并，不能新建商机。")
+    if customer.owner_id is None:
+        raise RuleViolation(f"客户「{customer.name}」在公海中，请先 /领取 {customer.name}（或请主管转派）再新建商机。")
+    permissions.require_change(actor, customer)
+    existing = uow.deals.for_customer(customer.id or 0)
+    if title:
+        title = require_name(title, "商机名称")
+        if any(d.title == title and d.status == DealStatus.OPEN for d in existing):
+            raise Conflict(f"客户「{customer.name}」已有一个进行中的商机叫「{title}」。")
+    else:
+        title = f"{customer.name} 商机{len(existing) + 1}"
+    return open_deal(uow, actor, customer, now, pipeline=pipeline, title=title)

@@ -31,7 +31,7 @@ async def start_bot(db_url: str, tmp_path: Path, clock: FakeClock, **overrides: 
     return bot, runner, f"http://127.0.0.1:{port}"
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 45.0) -> Any:
     """Poll until `check()` returns something truthy (work runs in background tasks)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

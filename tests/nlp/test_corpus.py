@@ -1,0 +1,66 @@
+"""The dev corpora and our own labelled sentences through the scorer: the quality targets."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bot.nlp.parser import Parser
+from bot.nlp.scoring import Report, score
+from bot.nlp.types import CallLog
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+OWN = Path(__file__).resolve().parent / "data"
+
+
+def run(parser: Parser, path: Path) -> Report:
+    corpus = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results = {}
+    for item in corpus:
+        if "transcript" in item:
+            call = CallLog.model_validate({k: v for k, v in item.items() if k != "expect"})
+            results[item["id"]] = parser.parse_call(call).to_output()
+        else:
+            results[item["id"]] = parser.parse_text(item["text"], datetime.fromisoformat(item["now"])).to_output()
+    return score(corpus, results)
+
+
+@pytest.mark.parametrize("name", ["messages.dev.jsonl", "calls.dev.jsonl"])
+def test_dev_corpus_meets_the_targets(parser: Parser, name: str) -> None:
+    report = run(parser, DATA / name)
+    detail = "\n".join(report.errors + report.lines())
+    assert report.missing == 0
+    assert report.macro_f1 >= 0.90, detail
+    for field in ("phone", "next_followup", "amount"):
+        assert report.fields[field].f1 >= 0.95, detail
+
+
+def test_own_sentences(parser: Parser) -> None:
+    """68 messages written for crmbot (not from the corpus), labelled by the same conventions."""
+    report = run(parser, OWN / "own_messages.jsonl")
+    detail = "\n".join(report.errors + report.lines())
+    assert report.items >= 60
+    assert report.macro_f1 >= 0.90, detail
+    for field in ("phone", "next_followup", "amount"):
+        assert report.fields[field].f1 >= 0.95, detail
+
+
+def test_scorer_counts_like_the_shared_one() -> None:
+    corpus = [
+        {"id": "a", "expect": {"phone": "1", "amount": 100, "pain_points": ["price", "delivery"], "stage": None}},
+        {"id": "b", "expect": {"phone": None, "amount": 50, "pain_points": [], "stage": "won", "effective": True}},
+    ]
+    results = {
+        "a": {"phone": "1", "amount": 100.4, "pain_points": ["price"], "stage": "quote"},
+        "b": {"phone": "2", "amount": None, "pain_points": ["competitor"], "stage": "won", "effective": False},
+    }
+    r = score(corpus, results)
+    assert (r.fields["phone"].tp, r.fields["phone"].fp, r.fields["phone"].fn) == (1, 1, 0)
+    assert (r.fields["amount"].tp, r.fields["amount"].fn) == (1, 1)
+    assert (r.fields["pain_points"].tp, r.fields["pain_points"].fp, r.fields["pain_points"].fn) == (1, 1, 1)
+    assert (r.fields["stage"].tp, r.fields["stage"].fp) == (1, 1)
+    assert r.fields["effective"].fn == 1
+    assert "contact_name" not in r.scored
