@@ -47,7 +47,9 @@ def startup_seconds() -> float:
     code = "import time; t=time.perf_counter(); from bot.nlp.parser import Parser; Parser(); print(time.perf_counter()-t)"
     runs = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        )
         runs.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(runs)
 
@@ -95,13 +97,19 @@ def main() -> int:
     start = startup_seconds()
     ms = 1000.0
     print(f"messages            {len(items)} (dev corpora repeated)")
-    print(f"jieba.lcut baseline {len(items) / base_total:8.0f} msg/s  p50 {percentile(base, 0.5) * ms:.3f} ms  p99 {percentile(base, 0.99) * ms:.3f} ms")
-    print(f"parser              {len(items) / total:8.0f} msg/s  p50 {percentile(lat, 0.5) * ms:.3f} ms  p99 {percentile(lat, 0.99) * ms:.3f} ms")
+    print(
+        f"jieba.lcut baseline {len(items) / base_total:8.0f} msg/s  p50 {percentile(base, 0.5) * ms:.3f} ms  p99 {percentile(base, 0.99) * ms:.3f} ms"
+    )
+    print(
+        f"parser              {len(items) / total:8.0f} msg/s  p50 {percentile(lat, 0.5) * ms:.3f} ms  p99 {percentile(lat, 0.99) * ms:.3f} ms"
+    )
     print(f"parser / baseline   {total / base_total:.1f}x the time of tokenizing alone")
     print(f"start-up            {start:.2f} s (import + Parser(), fresh interpreter, median of 3)")
     print(f"peak RSS            {rss_mb:.0f} MB")
     ok = len(items) / total >= 1000 and percentile(lat, 0.99) * ms < 5 and start < 2
-    print("targets             " + ("met" if ok else "NOT met") + " (>= 1000 msg/s, p99 < 5 ms, start-up < 2 s)")
+    print(
+        "targets             " + ("met" if ok else "NOT met") + " (>= 1000 msg/s, p99 < 5 ms, start-up < 2 s)"
+    )
     return 0
 
 

@@ -19,6 +19,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+# bench/ holds dingtalk_stream.py, which would shadow the SDK package of that name
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
@@ -52,7 +54,7 @@ def main() -> None:
         rep = uow.users.get("zhangsan")
         for i in range(50):
             create_customer(uow, rep, NewCustomer(f"客户{i:03d}科技", f"联系人{i}", f"1380000{i:04d}"), clock.now(),
-                            dedup=services.dedup, pipeline=services.pipeline)
+                            dedup=services.dedup, pipeline=services.pipeline, force_new=True)
         uow.commit()
 
     latencies = []

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from storage.models import CardRow, DialogRow, InboxRow, OutboxRow
 
+_NO_SYNC = {"synchronize_session": False}  # plain UPDATEs of rows the session does not hold
+
 
 def _insert_for(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -22,23 +24,41 @@ class SqlInbox:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def record(self, *, channel: str, message_id: str, sender: str, kind: str, payload: dict[str, Any],
-               now: datetime) -> int | None:
+    def record(
+        self, *, channel: str, message_id: str, sender: str, kind: str, payload: dict[str, Any], now: datetime
+    ) -> int | None:
         """Insert the event; None when it was seen before (a platform retry)."""
-        stmt = _insert_for(self.s)(InboxRow).values(
-            channel=channel, message_id=message_id, sender=sender, kind=kind, payload=payload, received_at=now,
-            status="new",
-        ).on_conflict_do_nothing(index_elements=["channel", "message_id"]).returning(InboxRow.id)
+        stmt = (
+            _insert_for(self.s)(InboxRow)
+            .values(
+                channel=channel,
+                message_id=message_id,
+                sender=sender,
+                kind=kind,
+                payload=payload,
+                received_at=now,
+                status="new",
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "message_id"])
+            .returning(InboxRow.id)
+        )
         new_id = self.s.execute(stmt).scalar()
         return int(new_id) if new_id is not None else None
 
     def mark(self, inbox_id: int, status: str, now: datetime, error: str | None = None) -> None:
-        self.s.execute(update(InboxRow).where(InboxRow.id == inbox_id)
-                       .values(status=status, processed_at=now, error=error))
+        self.s.execute(
+            update(InboxRow)
+            .where(InboxRow.id == inbox_id)
+            .values(status=status, processed_at=now, error=error),
+            execution_options=_NO_SYNC,
+        )
 
     def pending(self, limit: int = 100) -> list[InboxRow]:
-        return list(self.s.scalars(select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id)
-                                   .limit(limit)))
+        return list(
+            self.s.scalars(
+                select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id).limit(limit)
+            )
+        )
 
 
 @dataclass
@@ -57,22 +77,51 @@ class SqlOutbox:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def add(self, *, channel: str, user_id: str, recipient: str, kind: str, body: dict[str, Any],
-            now: datetime, card_id: str | None = None) -> None:
-        self.s.add(OutboxRow(channel=channel, user_id=user_id, recipient=recipient, kind=kind, body=body,
-                             card_id=card_id, status="pending", attempts=0, next_attempt_at=now, created_at=now))
+    def add(
+        self,
+        *,
+        channel: str,
+        user_id: str,
+        recipient: str,
+        kind: str,
+        body: dict[str, Any],
+        now: datetime,
+        card_id: str | None = None,
+    ) -> None:
+        self.s.add(
+            OutboxRow(
+                channel=channel,
+                user_id=user_id,
+                recipient=recipient,
+                kind=kind,
+                body=body,
+                card_id=card_id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
 
-    def claim_due(self, now: datetime, *, channels: list[str] | None = None, limit: int = 50) -> list[OutgoingMessage]:
+    def claim_due(
+        self, now: datetime, *, channels: list[str] | None = None, limit: int = 50
+    ) -> list[OutgoingMessage]:
         """Due rows, locked so that two replicas never send the same row (SKIP LOCKED on PostgreSQL)."""
-        q = (select(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
-             .order_by(OutboxRow.id).limit(limit))
+        q = (
+            select(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
         if channels is not None:
             q = q.where(OutboxRow.channel.in_(channels))
         if self.s.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = list(self.s.scalars(q))
-        return [OutgoingMessage(r.id, r.channel, r.user_id, r.recipient, r.kind, r.body, r.card_id, r.attempts)
-                for r in rows]
+        return [
+            OutgoingMessage(r.id, r.channel, r.user_id, r.recipient, r.kind, r.body, r.card_id, r.attempts)
+            for r in rows
+        ]
 
     def lease(self, ids: list[int], until: datetime) -> None:
         """Hide claimed rows from other drainers while they are being sent (a crash just delays them)."""
@@ -80,24 +129,43 @@ class SqlOutbox:
             self.s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(next_attempt_at=until))
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
-                       .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None))
+        self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None),
+            execution_options=_NO_SYNC,
+        )
 
     def mark_retry(self, outbox_id: int, now: datetime, delay: timedelta, error: str) -> None:
-        self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
-                       .values(attempts=OutboxRow.attempts + 1, next_attempt_at=now + delay, last_error=error[:2000]))
+        self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(attempts=OutboxRow.attempts + 1, next_attempt_at=now + delay, last_error=error[:2000]),
+            execution_options=_NO_SYNC,
+        )
 
     def mark_failed(self, outbox_id: int, now: datetime, error: str) -> None:
-        self.s.execute(update(OutboxRow).where(OutboxRow.id == outbox_id)
-                       .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error[:2000]))
+        self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(status="failed", attempts=OutboxRow.attempts + 1, last_error=error[:2000]),
+            execution_options=_NO_SYNC,
+        )
 
     def failed(self, limit: int = 200) -> list[OutboxRow]:
-        return list(self.s.scalars(select(OutboxRow).where(OutboxRow.status == "failed").order_by(OutboxRow.id)
-                                   .limit(limit)))
+        return list(
+            self.s.scalars(
+                select(OutboxRow).where(OutboxRow.status == "failed").order_by(OutboxRow.id).limit(limit)
+            )
+        )
 
     def retry_failed(self, now: datetime) -> int:
-        result = self.s.execute(update(OutboxRow).where(OutboxRow.status == "failed")
-                                .values(status="pending", attempts=0, next_attempt_at=now))
+        result = self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.status == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=now),
+            execution_options=_NO_SYNC,
+        )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -115,17 +183,23 @@ class SqlCards:
         return self.s.scalars(select(CardRow).where(CardRow.ref == ref)).first()
 
     def set_ref(self, card_id: str, ref: str | None, response_code: str | None) -> None:
-        self.s.execute(update(CardRow).where(CardRow.id == card_id).values(ref=ref, response_code=response_code))
+        self.s.execute(
+            update(CardRow).where(CardRow.id == card_id).values(ref=ref, response_code=response_code)
+        )
 
     def claim(self, card_id: str, user_id: str, action: str, now: datetime) -> bool:
         """Mark the card handled; False when someone handled it before (buttons work once)."""
-        result = self.s.execute(update(CardRow).where(CardRow.id == card_id, CardRow.handled_at.is_(None))
-                                .values(handled_by=user_id, handled_at=now, handled_action=action))
+        result = self.s.execute(
+            update(CardRow)
+            .where(CardRow.id == card_id, CardRow.handled_at.is_(None))
+            .values(handled_by=user_id, handled_at=now, handled_action=action)
+        )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def latest_for_user(self, user_id: str) -> CardRow | None:
-        return self.s.scalars(select(CardRow).where(CardRow.user_id == user_id)
-                              .order_by(CardRow.seq.desc())).first()
+        return self.s.scalars(
+            select(CardRow).where(CardRow.user_id == user_id).order_by(CardRow.seq.desc())
+        ).first()
 
 
 @dataclass

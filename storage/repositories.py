@@ -130,10 +130,24 @@ class SqlCustomerRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
 
+    def _contacts(self, customer_id: int) -> list[ContactRow]:
+        # within one transaction a customer's contacts are read once; writes here refresh the cache
+        cache: dict[int, list[ContactRow]] = self.s.info.setdefault("contacts_by_customer", {})
+        if customer_id not in cache:
+            cache[customer_id] = list(self.s.scalars(
+                select(ContactRow).where(ContactRow.customer_id == customer_id).order_by(ContactRow.id)))
+        return cache[customer_id]
+
+    def _forget(self, customer_id: int | None = None) -> None:
+        cache = self.s.info.setdefault("contacts_by_customer", {})
+        if customer_id is None:
+            cache.clear()
+        else:
+            cache.pop(customer_id, None)
+
     def _entity(self, row: CustomerRow, contacts: list[ContactRow] | None = None) -> Customer:
         if contacts is None:
-            contacts = list(self.s.scalars(
-                select(ContactRow).where(ContactRow.customer_id == row.id).order_by(ContactRow.id)))
+            contacts = self._contacts(row.id)
         customer = Customer(id=row.id, name=row.name, name_key=row.name_key, owner_id=row.owner_id,
                             status=CustomerStatus(row.status))
         _copy(row, customer, _CUSTOMER_FIELDS)
@@ -165,6 +179,7 @@ class SqlCustomerRepository:
         _copy(contact, row, _CONTACT_FIELDS)
         self.s.add(row)
         self.s.flush()
+        self._forget(contact.customer_id)
         contact.id = row.id
         return contact
 
@@ -172,17 +187,20 @@ class SqlCustomerRepository:
         row = self.s.get(ContactRow, contact.id)
         if row is None:
             raise LookupError(f"contact {contact.id} vanished")
+        self._forget(row.customer_id)
         _copy(contact, row, _CONTACT_FIELDS)
+        self._forget(contact.customer_id)
         self.s.flush()
 
     def _many(self, ids: list[int]) -> list[Customer]:
         if not ids:
             return []
         rows = self.s.scalars(select(CustomerRow).where(CustomerRow.id.in_(ids)).order_by(CustomerRow.id)).all()
-        contacts: dict[int, list[ContactRow]] = {}
+        contacts: dict[int, list[ContactRow]] = {i: [] for i in ids}
         for c in self.s.scalars(select(ContactRow).where(ContactRow.customer_id.in_(ids)).order_by(ContactRow.id)):
-            contacts.setdefault(c.customer_id, []).append(c)
-        return [self._entity(r, contacts.get(r.id, [])) for r in rows]
+            contacts[c.customer_id].append(c)
+        self.s.info.setdefault("contacts_by_customer", {}).update(contacts)
+        return [self._entity(r, contacts[r.id]) for r in rows]
 
     def by_phone(self, phone_norm: str) -> list[Customer]:
         ids = self.s.scalars(select(ContactRow.customer_id).where(ContactRow.phone_norm == phone_norm)).all()
@@ -193,8 +211,8 @@ class SqlCustomerRepository:
         return self._many(list(ids))
 
     def by_name(self, name: str) -> list[Customer]:
-        ids = self.s.scalars(select(CustomerRow.id).where(CustomerRow.name == name)).all()
-        return self._many(list(ids))
+        rows = self.s.scalars(select(CustomerRow).where(CustomerRow.name == name).order_by(CustomerRow.id)).all()
+        return [self._entity(r) for r in rows]
 
     def search(self, keyword: str, *, limit: int = 20) -> list[Customer]:
         pattern = f"%{_like_escape(keyword)}%"
@@ -411,6 +429,7 @@ class SqlMergeRepository:
                 for kind, table in _OWNED.items()}
 
     def move_rows(self, rows: dict[str, list[int]], to_customer_id: int) -> None:
+        self.s.info.pop("contacts_by_customer", None)
         for kind, ids in rows.items():
             if ids:
                 table = _OWNED[kind]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import stage_repos
@@ -28,6 +28,7 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> SqlUnitOfWork:
         self.session = self._factory()
+        self.session.info.clear()
         s = self.session
         self.users = SqlUserRepository(s)
         self.customers = SqlCustomerRepository(s)
@@ -54,9 +55,17 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
+        self.session.info.pop("contacts_by_customer", None)
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.session.info.pop("contacts_by_customer", None)
+
+
+def _keep_strong(session: Session, instance: object) -> None:
+    # the identity map holds rows weakly; repositories map rows to entities and drop them, so
+    # without this every repeated get() in one transaction would query again
+    session.info.setdefault("strong", set()).add(instance)
 
 
 class UnitOfWorkFactory:
@@ -65,6 +74,8 @@ class UnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        event.listen(self._sessions, "loaded_as_persistent", _keep_strong)
+        event.listen(self._sessions, "pending_to_persistent", _keep_strong)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)

@@ -73,13 +73,13 @@ def _runner(name: str) -> Callable[[Runner], Runner]:
 
 def _candidates(ctx: Context, customer: Customer, *, closed_too: bool) -> list[Deal]:
     deals = ctx.uow.deals.for_customer(customer.id or 0, open_only=True)
-    if not deals and closed_too:
-        deals = ctx.uow.deals.for_customer(customer.id or 0)
+    if not deals and closed_too:  # the rules then explain why a won/lost deal cannot do it
+        deals = ctx.uow.deals.for_customer(customer.id or 0)[-1:]
     return deals
 
 
 def _with_deal(ctx: Context, customer: Customer, command: str, args: dict[str, Any], *,
-               closed_too: bool = False) -> None:
+               closed_too: bool = True) -> None:
     """Run `command` on the customer's deal; with several, ask which one first."""
     deals = _candidates(ctx, customer, closed_too=closed_too)
     if not deals:
@@ -251,7 +251,7 @@ def regress_command(ctx: Context, args: str) -> None:
     if not reason:
         raise InvalidInput("回退需要说明原因，主管审批时会看到。", hint=REGRESS_EXAMPLE)
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:at]))
-    _with_deal(ctx, customer, "regress", {"target": rules.resolve(parts[at]).key, "reason": reason}, closed_too=True)
+    _with_deal(ctx, customer, "regress", {"target": rules.resolve(parts[at]).key, "reason": reason})
 
 
 def _is_stage(rules: StageRules, word: str) -> bool:
@@ -479,8 +479,7 @@ def edit_deal_command(ctx: Context, args: str) -> None:
     name = FIELD_WORDS[parts[at]]
     value: Any = parse_amount(parts[at + 1]) if name == "amount" else parts[at + 1]
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:at]))
-    _with_deal(ctx, customer, "edit", {"field": name, "value": value, "reason": " ".join(parts[at + 2:])},
-               closed_too=True)
+    _with_deal(ctx, customer, "edit", {"field": name, "value": value, "reason": " ".join(parts[at + 2:])})
 
 
 @_runner("edit")

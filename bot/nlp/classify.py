@@ -37,16 +37,24 @@ def _mask(text: str, spans: list[tuple[int, int]]) -> str:
 class Classifier:
     def __init__(self) -> None:
         m = load_json("method.json")
-        self._method = [(label, re.compile("|".join(m[label]))) for label in ("video", "email", "wechat", "phone", "visit")]
+        self._method = [
+            (label, re.compile("|".join(m[label])))
+            for label in ("video", "email", "wechat", "phone", "visit")
+        ]
         c = load_json("conclusion.json")
         self._concl = {k: re.compile("|".join(c[k])) for k in ("hold_negations", "reject", "hold", "advance")}
         # 需求已确认 is a stage (qualified), not the customer's attitude
         self._concl_mask = re.compile(c["_qualified_mask"])
         s = load_json("stage.json")
         self._stage_neg = re.compile("|".join(s["negations"]))
-        self._stage = [(k, re.compile("|".join(s[k]))) for k in ("won", "lost", "negotiation", "quote", "demo", "qualified")]
+        self._stage = [
+            (k, re.compile("|".join(s[k])))
+            for k in ("won", "lost", "negotiation", "quote", "demo", "qualified")
+        ]
         p = load_json("pain_points.json")
-        self._pain = [(k, re.compile("|".join(p[k]))) for k in ("after_sales", "competitor", "delivery", "price")]
+        self._pain = [
+            (k, re.compile("|".join(p[k]))) for k in ("after_sales", "competitor", "delivery", "price")
+        ]
         self._pain_weak = re.compile("^(?:" + "|".join(p["weak"]) + ")$")
         self._praise = re.compile(p["praise"])
         self._complaint = re.compile(p["complaint"])
@@ -57,6 +65,9 @@ class Classifier:
         self._future_words = re.compile(n["future_words"])
         self._vague = re.compile(n["vague_times"])
         self._question = re.compile(n["question_words"])
+        self._hedges = re.compile(n["hedges"])
+        # "发过来 / 发我" point at the speaker: in a call that is the customer asking us to send.
+        self._to_speaker = re.compile(n["_transcript_only"])
         e = load_json("effective.json")
         self.min_duration_s = int(e["min_duration_s"])
         self._effective_words = re.compile("|".join(re.escape(w) for w in e["keywords"]))
@@ -67,7 +78,9 @@ class Classifier:
         c = clause_at(parts, index)
         return (c.start, c.text) if c else (0, text)
 
-    def _is_future(self, text: str, parts: list[Clause], start: int, end: int, future_spans: list[tuple[int, int]]) -> bool:
+    def _is_future(
+        self, text: str, parts: list[Clause], start: int, end: int, future_spans: list[tuple[int, int]]
+    ) -> bool:
         c = clause_at(parts, start)
         cs, ce = (c.start, c.end) if c else (0, len(text))
         # Dictated text split at pauses: "我 明天 把案例 发过去" — look back over the pauses to the
@@ -102,9 +115,14 @@ class Classifier:
         kept: list[tuple[Cue, bool]] = []
         for cue in cues:
             word = text[cue.start : cue.end]
-            if cue.label == "phone" and word == "电话":
-                if _PHONE_LABEL_AFTER.match(text[cue.end :]) or _PHONE_LABEL_BEFORE.search(text[: cue.start]):
-                    continue
+            if (
+                cue.label == "phone"
+                and word == "电话"
+                and (
+                    _PHONE_LABEL_AFTER.match(text[cue.end :]) or _PHONE_LABEL_BEFORE.search(text[: cue.start])
+                )
+            ):
+                continue  # 电话 139…: a label in front of a number, not a call
             done = (
                 "了" in word
                 or self._done_right_after(text, cue.end)
@@ -113,10 +131,12 @@ class Classifier:
             )
             if not done and self._is_future(text, parts, cue.start, cue.end, future_spans):
                 continue
-            cs, clause = self._clause_text(parts, cue.start, text)
+            cs, _ = self._clause_text(parts, cue.start, text)
             before = text[cs : cue.start]
+            # 上周三拜访的…今天微信回复了: the contact being reported is the latest one, so a cue
+            # whose nearest time word is an earlier day counts only when nothing else does.
             times = _TIME_WORD.findall(before)
-            earlier = bool(times) and bool(_EARLIER.match(times[-1] + "")) or bool(_EARLIER.search(before))
+            earlier = bool(_EARLIER.search(before)) or (bool(times) and bool(_EARLIER.match(times[-1])))
             kept.append((cue, earlier))
         if not kept:
             return None, 0.0
@@ -156,10 +176,8 @@ class Classifier:
             m = pattern.search(masked)
             if m is None:
                 continue
-            if label == "won":
-                # 签了别家 / 选了别家 are losses
-                if re.search(r"别家|别的|另外一家", masked[m.end() : m.end() + 4]):
-                    continue
+            if label == "won" and re.search(r"别家|别的|另外一家", masked[m.end() : m.end() + 4]):
+                continue  # 签了别家 is a loss
             return label, 0.8
         return None, 0.0
 
@@ -172,7 +190,11 @@ class Classifier:
                 _, clause = self._clause_text(parts, m.start(), text)
                 if self._pain_weak.match(word) and not self._complaint.search(clause):
                     continue  # 去做交付启动 / 对维保服务很感兴趣: mentioned, not a concern
-                if label == "price" and re.search(r"(?:能|可以)接受|没问题", clause) and not re.search(r"贵|高|降|压|折扣", clause):
+                if (
+                    label == "price"
+                    and re.search(r"(?:能|可以)接受|没问题", clause)
+                    and not re.search(r"贵|高|降|压|折扣", clause)
+                ):
                     continue
                 out[label] = max(out.get(label, 0.0), 0.6 if self._pain_weak.match(word) else 0.8)
         return out
@@ -191,31 +213,46 @@ class Classifier:
                     continue
                 before = text[cs : m.start()]
                 after = text[m.end() : ce]
-                if re.search(r"已|已经|刚刚|刚才|上周|昨天|前天", before[-8:]) and not self._future_words.search(before[-4:]):
-                    continue
-                if re.match(r"^[^,，。;；]{0,5}?(?:了|过)(?![来去])", after) and not re.match(r"^(?:过去|过来)", after):
+                done = re.search(r"已|已经|刚刚|刚才|上周|昨天|前天", before)
+                if done and not self._future_words.search(before[done.end() :]):
+                    continue  # 已给王总发合同: done, not planned
+                if label in ("demo", "quote") and re.search(r"(?:做|看|发|给|出|报)了[^,，。;；]{0,6}$", before):
+                    continue  # 做了产品demo, 发了报价
+                if needs_future and label == "contract" and self._hedges.search(before):
+                    continue  # 估计下周能签: a guess, not a step
+                if re.match(r"^[^,，。;；]{0,5}?(?:了|过)(?![来去])", after) and not re.match(
+                    r"^(?:过去|过来)", after
+                ):
                     continue
                 if re.match(r"^[^,，。;；]{0,4}?(?:已|已经)", after):
                     continue
                 if needs_future and not self._is_future(text, parts, m.start(), m.end(), future_spans):
                     continue
+                if not transcript and self._to_speaker.search(m.group(0)):
+                    continue  # in a rep's message 发过来 means the customer sends us something
                 final = label
                 if label == "send_material":
-                    if "合同" in clause:
-                        final = "contract"
-                    elif re.search(r"报价|价格", clause):
-                        final = "quote"
-                    elif not self._materials.search(text[max(0, cs - 20) : ce]):
-                        continue  # 发他 with nothing to send is not a step (the object may be in the clause before)
+                    sent = self._sent_object(text, cs, ce, transcript)
+                    if sent is None:
+                        continue  # 发他 with nothing to send is not a step
+                    final = sent
                 if label == "visit" and re.search(r"签", clause):
                     final = "contract"
-                if label == "visit" and re.match(r"^(?:来|过来)", m.group(0)) and re.search(r"(?:来|过来)(?:电|消息|问)", text[m.start() : m.end() + 2]):
+                if (
+                    label == "visit"
+                    and re.match(r"^(?:来|过来)", m.group(0))
+                    and re.search(r"(?:来|过来)(?:电|消息|问)", text[m.start() : m.end() + 2])
+                ):
                     continue
                 if label == "call" and re.search(r"打电话来|打来|来电", text[m.start() : m.end() + 2]):
                     continue
                 if re.search(r"已|已经", m.group(0)):
                     continue
-                if label == "call" and not transcript and re.search(r"给我(?:们)?(?:回|打)", text[max(0, m.start() - 4) : m.end()]):
+                if (
+                    label == "call"
+                    and not transcript
+                    and re.search(r"给我(?:们)?(?:回|打)", text[max(0, m.start() - 4) : m.end()])
+                ):
                     continue  # in a rep's message 我 is the rep: the customer will call back, no step for us
                 if label == "call" and text[m.end() : m.end() + 1] == "说":
                     continue  # 回电话说…: the customer called back, that is the contact itself
@@ -224,6 +261,33 @@ class Classifier:
             return None, 0.0
         best = min(hits, key=lambda k: self._na_priority.index(k))
         return best, 0.8 if len(hits) == 1 else 0.65
+
+    def _sent_object(self, text: str, cs: int, ce: int, transcript: bool) -> str | None:
+        """What "发过去 / 发您" sends: the object in the clause, else the last one mentioned before.
+
+        A message names it a clause or two earlier ("要案例和资质文件，我整理好发他"); in a call it
+        may have been named at the start ("合同您那边看得怎么样了 … 你们改好发我").
+        """
+        clause = text[cs:ce]
+        if "合同" in clause:
+            return "contract"
+        if re.search(r"报价|价格", clause):
+            return "quote"
+        if self._materials.search(clause):
+            return "send_material"
+        window = text[:ce] if transcript else text[max(0, cs - 20) : ce]
+        last: tuple[int, str] | None = None
+        for kind, pattern in (
+            ("contract", r"合同"),
+            ("quote", r"报价|价格"),
+            ("send_material", self._materials.pattern),
+        ):
+            for m in re.finditer(pattern, window):
+                if last is None or m.start() > last[0]:
+                    last = (m.start(), kind)
+        if last is None:
+            return None
+        return last[1] if transcript else "send_material" if last[1] == "send_material" else None
 
     # -- calls ---------------------------------------------------------------------------------
     def effective(self, duration_s: int, transcript: str) -> bool:

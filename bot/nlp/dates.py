@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from core.workcal import WorkCalendar
-
 from bot.nlp.numerals import cn_to_number
+from core.workcal import WorkCalendar
 
 _CN_SMALL = "零〇一二两三四五六七八九十"
 _NUM = rf"(?:\d{{1,2}}|[{_CN_SMALL}]{{1,3}})"
@@ -83,9 +82,9 @@ class DateExtractor:
             (re.compile(rf"(\d{{4}})\s*年\s*({_NUM})\s*月\s*({_NUM})\s*[日号]?"), self._ymd, 0.98, "ymd"),
             (re.compile(r"(?<![\d#])(20\d{2})[-/.](\d{1,2})[-/.](\d{1,2})(?![\d#])"), self._ymd, 0.98, "iso"),
             (re.compile(rf"(下下个?月|下个?月|这个月|本月)\s*({_NUM})\s*[号日]"), self._rel_month_day, 0.92, "month_day"),
-            (re.compile(r"(下下个?月|下个?月)\s*(初|底|末|中旬|中)"), self._rel_month_part, 0.85, "month_part"),
+            (re.compile(r"(下下个?月|下个?月)\s*(初|底|末|中)(?!旬)"), self._rel_month_part, 0.85, "month_part"),
             (re.compile(rf"(?<![\d#.])({_NUM})\s*月\s*({_NUM})\s*[日号]"), self._md, 0.95, "md"),
-            (re.compile(rf"(?<![\d#.])({_NUM})\s*月\s*(初|底|末|中旬|中)(?!前|之前)"), self._m_part, 0.8, "m_part"),
+            (re.compile(rf"(?<![\d#.])({_NUM})\s*月\s*(初|底|末|中)(?!旬|前|之前)"), self._m_part, 0.8, "m_part"),
             (
                 re.compile(r"(?<![\d#.\-/:])(\d{1,2})[./](\d{1,2})(?![\d#%])(?!\s*[万元亿kKwW折倍个%版])"),
                 self._md,
@@ -188,7 +187,9 @@ class DateExtractor:
 
     @staticmethod
     def _day_word(m: re.Match[str], today: date) -> date | None:
-        offset = {"大后天": 3, "后天": 2, "明天": 1, "明早": 1, "明晚": 1, "明儿": 1, "明日": 1}.get(m.group(1), 0)
+        offset = {"大后天": 3, "后天": 2, "明天": 1, "明早": 1, "明晚": 1, "明儿": 1, "明日": 1}.get(
+            m.group(1), 0
+        )
         return today + timedelta(days=offset)
 
     @staticmethod

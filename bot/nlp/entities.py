@@ -26,7 +26,24 @@ _NAME_RIGHT = (
     r"|答应|看了|看完|希望|去|不|没|还|吗|吧|呢|啊|您|你|先生|女士|准备|决定|定了|签|把|给|跟|和|与|主动|那里|处|团队)"
 )
 # Words before a full name that put it in a name position.
-_NAME_LEFT_WORDS = ("的", "和", "跟", "给", "与", "同", "见了", "见到", "联系了", "问了", "找", "找了", "是", "约", "请", "拜访了")
+_NAME_LEFT_WORDS = (
+    "的",
+    "和",
+    "跟",
+    "给",
+    "与",
+    "同",
+    "见了",
+    "见到",
+    "联系了",
+    "问了",
+    "找",
+    "找了",
+    "是",
+    "约",
+    "请",
+    "拜访了",
+)
 _COLLEAGUE_BEFORE = re.compile(r"(同事|我们的|我方|我司的?|我们公司的?|我是[^,，。\s]{0,12}的?|我们)$")
 _CORE_STOP_CHARS = set("我你他她们这那说是了的在个些要就都也还把被让给吗呢吧啊哦嗯")
 _CORE_STOP_WORDS = re.compile(
@@ -43,7 +60,13 @@ _VISIT_PLACE = re.compile(
     r"(?=[,，。;；\s]|$|的(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂))"
 )
 # A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
-_GENERIC_DEPT = re.compile(rf"[{_CJK}]{{1,4}}(?<!俱乐)(?:部|科|处)$")
+_GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处)$")
+# Form-like reports: "客户：鸿星尔克 对接人：林总监".
+_LABELLED = re.compile(rf"(?:客户|公司|单位|客户名称|企业)\s*[:：]\s*([{_CJK}A-Za-z0-9()（）]{{2,20}}?)(?=[\s,，。;；]|$)")
+_LABELLED_PERSON = re.compile(rf"(?:对接人|联系人|负责人|姓名)\s*[:：]\s*([{_CJK}]{{2,4}}?)(?=[\s,，。;；]|$)")
+_PLACE_OF = re.compile(
+    rf"(?:去了?|到了?|来到)\s*([{_CJK}A-Za-z]{{2,10}}?)的[{_CJK}]{{0,4}}?(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +81,9 @@ class NameMatch:
 class EntityExtractor:
     def __init__(self) -> None:
         self.surnames = frozenset(s for line in load_lines("surnames.txt") for s in line.split())
-        self.surname_words = frozenset(load_lines("surname_words.txt")) | frozenset(load_lines("not_names.txt"))
+        self.surname_words = frozenset(load_lines("surname_words.txt")) | frozenset(
+            load_lines("not_names.txt")
+        )
         single = "".join(sorted(s for s in self.surnames if len(s) == 1))
         double = alternation([s for s in self.surnames if len(s) == 2])
         surname = f"(?:{double}|[{single}])"
@@ -73,7 +98,12 @@ class EntityExtractor:
         self._strong_suffix = re.compile(
             r"(?:公司|集团|医院|学校|中学|小学|学院|大学|幼儿园|保健院|卫生院|诊所|研究院|研究所|事务所|银行|工作室|商行|厂|店|职校|建材城|市场)$"
         )
-        self._right_stops = re.compile(f"^(?:{alternation(load_lines('company_right_stops.txt'))})")
+        depts = alternation(load_lines("company_right_stops.txt"))
+        self._right_stops = re.compile(f"^(?:{depts})")
+        self._dept_anywhere = re.compile(depts)
+        self._dept_at_end = re.compile(f"(?:{depts})的?$")
+        self._dept_end_exact = re.compile(f"(?:{depts})$")
+        self._role_after_de = re.compile(f"的(?:{self._roles}|前台|采购部|办公室)")
         self._left_stop_words = tuple(sorted(load_lines("company_left_stops.txt"), key=len, reverse=True))
         self._left_stop_set = frozenset(self._left_stop_words)
         self._max_left_stop = max(len(w) for w in self._left_stop_words)
@@ -107,8 +137,11 @@ class EntityExtractor:
                 continue
             if title == "工" and re.match(r"[作程厂期艺具人资业地商序位种时单件]", after):
                 continue
-            if title in ("姐", "哥") and m.start() > 0 and re.match(rf"[{_CJK}]", text[m.start() - 1]) and (
-                text[m.start() - 1 : m.end()] in self.surname_words
+            if (
+                title in ("姐", "哥")
+                and m.start() > 0
+                and re.match(rf"[{_CJK}]", text[m.start() - 1])
+                and (text[m.start() - 1 : m.end()] in self.surname_words)
             ):
                 continue
             # A surname glued to the previous character as a word (设计总监 → 计总监) is not a name.
@@ -116,8 +149,12 @@ class EntityExtractor:
                 continue
             found.append(NameMatch(m.start(), m.end(), name, 0.85, "title"))
         # Every position, not finditer: in 老师李强 the 师 (also a surname) must not swallow 李强.
+        for m in _LABELLED_PERSON.finditer(text):
+            found.append(NameMatch(m.start(1), m.end(1), m.group(1), 0.85, "labelled"))
         for i, ch in enumerate(text):
-            surname = text[i : i + 2] if text[i : i + 2] in self.surnames else ch if ch in self.surnames else None
+            surname = (
+                text[i : i + 2] if text[i : i + 2] in self.surnames else ch if ch in self.surnames else None
+            )
             if surname is None:
                 continue
             cand = self._full_name_at(text, i, surname)
@@ -147,7 +184,11 @@ class EntityExtractor:
                 continue
             if given_len == 2 and cand[:-1] in self.surname_words and re.match(_NAME_RIGHT, text[end - 1 :]):
                 continue  # 金额约…: a word followed by its predicate, not a three-character name
-            if cand in self.surname_words or cand[1:] in ("总", "工", "姐", "哥") or any(ch in "的了在是说和跟给来去到也都很" for ch in cand[len(surname):]):
+            if (
+                cand in self.surname_words
+                or cand[1:] in ("总", "工", "姐", "哥")
+                or any(ch in "的了在是说和跟给来去到也都很" for ch in cand[len(surname) :])
+            ):
                 continue
             if given_len == 2 and best is not None and re.match(_NAME_RIGHT, text[end - 1 :]):
                 break  # 陈薇要的: 要 starts the predicate, the name is 陈薇
@@ -172,7 +213,7 @@ class EntityExtractor:
         return bool(_COLLEAGUE_BEFORE.search(text[max(0, name.start - 10) : name.start]))
 
     # -- companies -----------------------------------------------------------------------------
-    def companies(self, text: str, people: list[NameMatch]) -> list[NameMatch]:
+    def companies(self, text: str, people: list[NameMatch], *, transcript: bool = False) -> list[NameMatch]:
         found: list[NameMatch] = []
         if self._known_company_re is not None:
             for m in self._known_company_re.finditer(text):
@@ -191,7 +232,7 @@ class EntityExtractor:
         for p in people:
             if p.kind != "title":
                 continue
-            run = re.search(rf"(?:^|[,，。;；!！\s:：])([{_CJK}]{{2,6}})$", text[: p.start])
+            run = re.search(rf"(?:^|[,，。;；!！\s:：】\]])([{_CJK}]{{2,6}})\s*$", text[: p.start])
             core = run.group(1) if run is not None else ""
             if (
                 run is not None
@@ -202,15 +243,21 @@ class EntityExtractor:
                 and not self._is_common_word(core)
             ):
                 found.append(NameMatch(run.start(1), run.end(1), run.group(1), 0.55, "before_person"))
-        for m in re.finditer(rf"的(?:{self._roles}|前台|采购部|办公室)", text):
+        for m in self._role_after_de.finditer(text):
             cand = self._company_before(text, m.start(), weak=True)
             if cand is not None:
                 found.append(NameMatch(cand.start, cand.end, cand.text, 0.6, "role"))
+        for m in () if transcript else _LABELLED.finditer(text):  # in a call "客户：" is a turn marker
+            name = m.group(1)
+            if not self._bad_core(name):
+                found.append(NameMatch(m.start(1), m.end(1), name, 0.85, "labelled"))
+        for m in _PLACE_OF.finditer(text):
+            name = m.group(1)
+            if not self._bad_core(name) and name not in self.surname_words:
+                found.append(NameMatch(m.start(1), m.end(1), name, 0.75, "place"))
         for m in _VISIT_PLACE.finditer(text):
             name = m.group(1)
-            if any(m.start(1) <= p.start < m.end(1) for p in people) or re.search(
-                f"{alternation(load_lines('company_right_stops.txt'))}", name
-            ):
+            if any(m.start(1) <= p.start < m.end(1) for p in people) or self._dept_anywhere.search(name):
                 continue
             if not self._bad_core(name) and name not in self.surname_words:
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.6, "place"))
@@ -221,15 +268,19 @@ class EntityExtractor:
         """A word of jieba's dictionary (谢谢, 设计) rather than a name."""
         import jieba
 
-        return bool(jieba.dt.FREQ.get(word))
+        return (jieba.dt.FREQ.get(word) or 0) >= 300  # 谢谢 1089, 设计 12474; 娃哈哈 5, 海天 38
 
     def _attachment_start(self, text: str, person_start: int) -> int | None:
         """Where "X的" / "X<department>" ends before a contact, or None if the contact is not attached."""
         before = text[:person_start]
-        m = re.search(rf"的(?:[{_CJK}A-Za-z]{{0,6}})$", before)
-        if m and (m.end() - m.start() == 1 or self._role_end.search(before) or self._right_stops.match(before[m.start() + 1 :])):
+        m = re.search(rf"的(?:[{_CJK}A-Za-z]{{0,6}})\s*$", before)
+        if m and (
+            before[m.start() + 1 :].strip() == ""
+            or self._role_end.search(before.rstrip())
+            or self._right_stops.match(before[m.start() + 1 :])
+        ):
             return m.start()
-        m = re.search(f"(?:{alternation(load_lines('company_right_stops.txt'))})的?$", before)
+        m = self._dept_at_end.search(before)
         if m:
             return m.start()
         return None
@@ -266,10 +317,16 @@ class EntityExtractor:
                 end = cut
                 break
         after = text[end:]
-        if _COMPANY_RIGHT_REJECT.match(after) and not self._right_stops.match(after) and not after.startswith(("的", "有限")):
+        if (
+            _COMPANY_RIGHT_REJECT.match(after)
+            and not self._right_stops.match(after)
+            and not after.startswith(("的", "有限"))
+        ):
             return None
         people_starts = {p.start for p in people}
-        if re.match(r"^的小[\u4e00-\u9fff](?![总工经主老])", after) or re.match(r"^小[\u4e00-\u9fff](?:[\s,，]|$)", after):
+        if re.match(r"^的小[\u4e00-\u9fff](?![总工经主老])", after) or re.match(
+            r"^小[\u4e00-\u9fff](?:[\s,，]|$)", after
+        ):
             return None  # 我是拓客云的小李: the rep's own company
         start = self._left_boundary(text, chain_start)
         for p in people:
@@ -286,24 +343,35 @@ class EntityExtractor:
             return None  # 安装和培训上: an activity, not an organisation
         if len(core) > (8 if strong else 6):
             return None
-        attached = end in people_starts or bool(re.match(r"^(?:的|[\s,，。]|$)", after)) or bool(self._right_stops.match(after))
+        attached = (
+            end in people_starts
+            or bool(re.match(r"^(?:的|[\s,，。]|$)", after))
+            or bool(self._right_stops.match(after))
+        )
         conf = 0.85 if strong else 0.75
         if attached:
             conf += 0.05
-        if start > 0 and re.search(r"我是|我们是", text[max(0, start - 3) : start]) and re.match(r"^的?小", after):
+        if (
+            start > 0
+            and re.search(r"我是|我们是", text[max(0, start - 3) : start])
+            and re.match(r"^的?小", after)
+        ):
             return None
         return NameMatch(start, end, text[start:end], conf, "suffix")
 
     def _company_before(self, text: str, end: int, *, weak: bool) -> NameMatch | None:
         # strip a department right before the anchor (锦城地产采购部的 → 锦城地产)
         seg = text[:end]
-        dept = re.search(f"(?:{alternation(load_lines('company_right_stops.txt'))})$", seg)
+        dept = self._dept_end_exact.search(seg)
         if dept:
             end = dept.start()
         elif not self._suffix_end.search(seg) and _GENERIC_DEPT.search(seg):
-            # 联通政企部 → 联通: an unknown department is taken as two characters + 部/科/处
+            # 联通政企部 → 联通, 安信证券IT部 → 安信证券: an unknown department is two characters + 部/科/处
+            latin = re.search(r"[A-Za-z]{1,4}[部科处]$", seg)
             run = re.search(rf"[{_CJK}]+$", seg)
-            if run is not None and len(run.group(0)) >= 5:
+            if latin is not None:
+                end = latin.start()
+            elif run is not None and len(run.group(0)) >= 5:
                 end -= 3
         chain = self._suffix_end.search(text[:end])
         if chain is not None:
@@ -337,7 +405,11 @@ class EntityExtractor:
                 out.append(n)
                 continue
             for o in clash:
-                if n.end - n.start > o.end - o.start and n.confidence >= o.confidence - 0.15 and n.start <= o.start:
+                if (
+                    n.end - n.start > o.end - o.start
+                    and n.confidence >= o.confidence - 0.15
+                    and n.start <= o.start
+                ):
                     out[out.index(o)] = n
                     break
         out.sort(key=lambda n: n.start)

@@ -16,7 +16,10 @@ _FOLLOWUP_CUES = re.compile(
 class IntentClassifier:
     def __init__(self) -> None:
         lex = load_json("intent.json")
-        self._rules = [(name, re.compile("|".join(lex[name]), re.IGNORECASE)) for name in ("help", "lookup", "greeting", "smalltalk")]
+        self._rules = [
+            (name, re.compile("|".join(lex[name]), re.IGNORECASE))
+            for name in ("help", "lookup", "greeting", "smalltalk")
+        ]
 
     def classify(self, text: str) -> IntentT:
         t = text.strip()

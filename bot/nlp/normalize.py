@@ -14,7 +14,9 @@ MAX_MESSAGE_CHARS = 3000
 # Call transcripts are longer (a 30-minute call is ~8,000 characters); only the start is read.
 MAX_TRANSCRIPT_CHARS = 12000
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\u2060\ufeff\ufffd]")
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\u2060\ufeff\ufffd]"
+)
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _READABLE = re.compile(r"[\u4e00-\u9fff0-9A-Za-z，。、；：！？,.;:!?()（）\s+\-/]")
@@ -44,7 +46,9 @@ class FillerRemover:
         # A filler counts only as a whole interjection: at the start or after a pause, and followed
         # by a pause, so "那个单子" or "就是我们要的" are left alone.
         alternatives = "|".join(re.escape(w) for w in words)
-        self._pattern = re.compile(rf"(?:(?<=^)|(?<=[\s,，。!！?？:：]))(?:{alternatives})+(?=[\s,，。!！?？]|$)")
+        self._pattern = re.compile(
+            rf"(?:(?<=^)|(?<=[\s,，。!！?？:：]))(?:{alternatives})+(?=[\s,，。!！?？]|$)"
+        )
         self._standalone = re.compile(r"[嗯呃唔额]+(?=[^\u4e00-\u9fff]|$)|(?<![\u4e00-\u9fff])[嗯呃唔]+")
 
     def __call__(self, text: str) -> str:

@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from core.workcal import WorkCalendar
-
 from bot.nlp.amount import AmountExtractor
 from bot.nlp.classify import Classifier
 from bot.nlp.dates import DateExtractor, DateMatch
@@ -33,6 +31,7 @@ from bot.nlp.normalize import (
 )
 from bot.nlp.phone import find_phones, normalize_phone
 from bot.nlp.types import CallLog, Extraction, IntentT
+from core.workcal import WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -43,7 +42,14 @@ _NOT_DATES = re.compile(
 # A date in a clause about something other than a meeting or a call (money arriving, goods
 # shipping, a holiday) is not a follow-up date.
 _EVENT_ONLY = re.compile(r"到账|放假|开学|出差|发货|到货|上线|生日|开业|交货|回款|开票|休假")
-_FOLLOWUP_VERB = re.compile(r"打|电话|联系|确认|去|来|见|拜访|发|报价|演示|签|约|回复|答复|反馈|沟通|聊|谈|跟进")
+_FOLLOWUP_VERB = re.compile(
+    r"打|电话|联系|确认|去|来|见|拜访|发|报价|演示|签|约|回复|答复|反馈|沟通|聊|谈|跟进"
+)
+
+# "美团优选 的 李楠" (dictated or typed with spaces): the spaces around 的 carry no meaning.
+_SPACED_DE = re.compile(
+    r"(?<=[\u4e00-\u9fffA-Za-z])\s*的\s+(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fffA-Za-z])\s+的(?=[\u4e00-\u9fff])"
+)
 
 _jieba_lock = threading.Lock()
 _jieba_ready = False
@@ -103,7 +109,7 @@ class Parser:
     def parse_text(self, text: str, now: datetime) -> Extraction:
         if not text or len(text) > MAX_MESSAGE_CHARS:
             return Extraction()
-        clean = self._fillers(fold(text))
+        clean = _SPACED_DE.sub("的", self._fillers(fold(text)))
         if looks_binary(clean):
             return Extraction()
         return self._extract(clean, self._today(now), transcript=False)
@@ -147,7 +153,9 @@ class Parser:
         customer_phones = [p for p in phones if p.confidence >= 0.5]
         if customer_phones and not transcript:
             out.phone = customer_phones[0].number
-            conf["phone"] = customer_phones[0].confidence * (0.85 if len({p.number for p in customer_phones}) > 1 else 1)
+            conf["phone"] = customer_phones[0].confidence * (
+                0.85 if len({p.number for p in customer_phones}) > 1 else 1
+            )
 
         amount = self._amounts.best(masked)
         if amount is not None:
@@ -186,13 +194,15 @@ class Parser:
             out.stage = stage  # type: ignore[assignment]
             conf["stage"] = c
         concl, c = self._classifier.conclusion(customer_text, stage)
+        action, ac = self._classifier.next_action(masked, parts, future_spans, transcript=transcript)
+        if action:
+            out.next_action = action  # type: ignore[assignment]
+            conf["next_action"] = ac
+        if concl is None and action == "contract":
+            concl, c = "advance", 0.6  # a contract being sent or signed next is a customer moving forward
         if concl:
             out.conclusion = concl  # type: ignore[assignment]
             conf["conclusion"] = c
-        action, c = self._classifier.next_action(masked, parts, future_spans, transcript=transcript)
-        if action:
-            out.next_action = action  # type: ignore[assignment]
-            conf["next_action"] = c
         pains = self._classifier.pain_points(
             customer_text, clauses(customer_text, split_on_spaces=transcript)
         )
@@ -201,7 +211,7 @@ class Parser:
             conf["pain_points"] = min(pains.values())
 
         people = self._people(masked, transcript)
-        companies = self._entities.companies(masked, people)
+        companies = self._entities.companies(masked, people, transcript=transcript)
         people = [p for p in people if not any(c.start <= p.start and p.end <= c.end for c in companies)]
         contact = self._pick_contact(people)
         if contact is not None:
@@ -213,9 +223,7 @@ class Parser:
             conf["company"] = company.confidence
         return out
 
-    def _pick_date(
-        self, text: str, parts: list, future: list[DateMatch], today: date
-    ) -> DateMatch | None:
+    def _pick_date(self, text: str, parts: list, future: list[DateMatch], today: date) -> DateMatch | None:
         for d in future:
             c = clause_at(parts, d.start)
             clause = c.text if c else text

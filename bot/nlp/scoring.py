@@ -91,7 +91,9 @@ def score(corpus: Iterable[Mapping[str, Any]], results: Mapping[str, Mapping[str
                 s.fp += len(p - e)
                 s.fn += len(e - p)
                 if e != p:
-                    report.errors.append(f"  {item['id']} {name}: expected {sorted(e)} got {sorted(p)} | {source}")
+                    report.errors.append(
+                        f"  {item['id']} {name}: expected {sorted(e)} got {sorted(p)} | {source}"
+                    )
                 continue
             if name == "effective":
                 e_b, p_b = bool(exp), bool(pred)

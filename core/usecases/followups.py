@@ -111,14 +111,15 @@ def record_followup(uow: UnitOfWork, actor: User, data: FollowUpInput, now: date
             deal.amount = data.amount
         deal.updated_at = now
         uow.deals.update(deal)
-        after = audit.snapshot(deal, ("last_followup_at", "next_followup_on", "pain_points"))
-        b, a = audit.changed(before, after)
-        if a:
-            audit.record(uow, actor_id=actor.id, action="deal.followup", subject_type="deal",
-                         subject_id=deal.id or 0, now=now, before=b, after=a)
+        deal_before, deal_after = audit.changed(
+            before, audit.snapshot(deal, ("last_followup_at", "next_followup_on", "pain_points")))
+    else:
+        deal_before, deal_after = {}, {}
+    # one entry for the follow-up and what it changed on the deal
     audit.record(uow, actor_id=actor.id, action="followup.create", subject_type="customer",
-                 subject_id=customer.id or 0, now=now,
-                 after={"followup_id": followup.id, "method": data.method, "source": data.source.value})
+                 subject_id=customer.id or 0, now=now, before={"deal": deal_before} if deal_before else {},
+                 after={"followup_id": followup.id, "method": data.method, "source": data.source.value,
+                        "deal_id": deal.id if deal else None, "deal": deal_after})
     return FollowUpResult(followup, customer, deal)
 
 

@@ -1,8 +1,8 @@
 import pytest
 
 from bot.nlp.amount import AmountExtractor
-from bot.nlp.numerals import cn_to_number
 from bot.nlp.normalize import fold
+from bot.nlp.numerals import cn_to_number
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,14 @@ def test_not_amounts(amounts: AmountExtractor, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("一百零八", 108), ("三千五", 3500), ("两万三", 23000), ("一亿二千万", 120_000_000), ("叁拾", 30), ("三四", None)],
+    [
+        ("一百零八", 108),
+        ("三千五", 3500),
+        ("两万三", 23000),
+        ("一亿二千万", 120_000_000),
+        ("叁拾", 30),
+        ("三四", None),
+    ],
 )
 def test_chinese_numerals(text: str, value: float | None) -> None:
     assert cn_to_number(text) == value

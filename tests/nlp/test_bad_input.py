@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import UTC
 
 import pytest
 
@@ -60,10 +61,10 @@ def test_naive_now_is_read_as_shanghai_time(parser: Parser) -> None:
 
 
 def test_utc_now_is_converted_before_resolving_dates(parser: Parser) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     # 2026-03-10 17:00 UTC is already 3月11日 01:00 in Shanghai
-    r = parser.parse_text("明天再打", datetime(2026, 3, 10, 17, 0, tzinfo=timezone.utc))
+    r = parser.parse_text("明天再打", datetime(2026, 3, 10, 17, 0, tzinfo=UTC))
     assert str(r.next_followup) == "2026-03-12"
 
 

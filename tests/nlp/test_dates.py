@@ -56,7 +56,9 @@ def test_dates_across_month_end() -> None:
     assert first("后天", date(2026, 1, 30)) == date(2026, 2, 1)
     assert first("下周二", date(2026, 2, 27)) == date(2026, 3, 3)
     assert first("月底再报", date(2028, 2, 3)) == date(2028, 2, 29)  # leap year
-    assert first("31号再打", date(2026, 4, 15)) == date(2026, 5, 31)  # no 4月31日: the next month that has one
+    assert first("31号再打", date(2026, 4, 15)) == date(
+        2026, 5, 31
+    )  # no 4月31日: the next month that has one
     assert first("下个月31号", date(2026, 3, 10)) is None  # 4月31日 does not exist
 
 
@@ -69,7 +71,17 @@ def test_next_week_on_a_sunday_is_the_next_day() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["改天再约", "过段时间再说", "有空再聊", "下周再打", "下个月再说", "月底前要定下来", "月底了，冲业绩", "上周三拜访的", "年底再看"],
+    [
+        "改天再约",
+        "过段时间再说",
+        "有空再聊",
+        "下周再打",
+        "下个月再说",
+        "月底前要定下来",
+        "月底了，冲业绩",
+        "上周三拜访的",
+        "年底再看",
+    ],
 )
 def test_vague_or_past_times_give_no_date(text: str) -> None:
     assert first(text, date(2026, 3, 10)) is None

@@ -208,7 +208,10 @@ def test_known_names_from_the_database_win(parser: Parser) -> None:
 
 
 def test_voice_input_with_filler_words(parser: Parser) -> None:
-    r = parse(parser, "嗯 那个 上午去了顺驰冷链 呃 见了他们运营的梁经理 就是说 他们 对价格 比较敏感 然后 下周一 再过去一趟")
+    r = parse(
+        parser,
+        "嗯 那个 上午去了顺驰冷链 呃 见了他们运营的梁经理 就是说 他们 对价格 比较敏感 然后 下周一 再过去一趟",
+    )
     assert r.method == "visit"
     assert r.company == "顺驰冷链"
     assert r.contact_name == "梁经理"
@@ -266,7 +269,13 @@ def test_call_log(parser: Parser) -> None:
     ],
 )
 def test_call_effectiveness(parser: Parser, duration: int, transcript: str, effective: bool) -> None:
-    call = CallLog(call_id="C", customer_phone="13800000000", started_at=at(NOW), duration_s=duration, transcript=transcript)
+    call = CallLog(
+        call_id="C",
+        customer_phone="13800000000",
+        started_at=at(NOW),
+        duration_s=duration,
+        transcript=transcript,
+    )
     assert parser.parse_call(call).effective is effective
 
 

@@ -17,7 +17,13 @@ def test_jsonl_to_stdout_with_malformed_lines(tmp_path: Path, capsys: pytest.Cap
     src.write_text(
         "\n".join(
             [
-                json.dumps({"id": "m1", "now": "2026-03-10T16:40:00+08:00", "text": "拜访了恒康医疗的张伟，下周三演示"}),
+                json.dumps(
+                    {
+                        "id": "m1",
+                        "now": "2026-03-10T16:40:00+08:00",
+                        "text": "拜访了恒康医疗的张伟，下周三演示",
+                    }
+                ),
                 "{not json",
                 json.dumps({"id": "m2", "text": "缺少时间"}),
                 json.dumps({"id": "m3", "now": "昨天下午", "text": "时间格式不对"}),
@@ -47,7 +53,9 @@ def test_jsonl_to_stdout_with_malformed_lines(tmp_path: Path, capsys: pytest.Cap
     assert [r["id"] for r in rows] == ["m1", "c1"]
     assert rows[0]["company"] == "恒康医疗" and rows[0]["next_followup"] == "2026-03-18"
     assert rows[0]["effective"] is None
-    assert rows[1]["phone"] == "057187236610" and rows[1]["effective"] is True and rows[1]["method"] == "phone"
+    assert (
+        rows[1]["phone"] == "057187236610" and rows[1]["effective"] is True and rows[1]["method"] == "phone"
+    )
     assert set(rows[0]) == {
         "id", "contact_name", "company", "phone", "method", "conclusion", "next_action",
         "next_followup", "stage", "amount", "pain_points", "effective",

@@ -12,9 +12,10 @@ def test_china_calendar_has_spring_festival_and_makeup_days() -> None:
 
 def test_overrides_add_and_remove_days() -> None:
     class Overrides:
-        extra_holidays = {"2026-03-02": "公司年会"}
-        extra_workdays = ["2026-03-07"]
-        removed_holidays = ["2026-04-06"]
+        def __init__(self) -> None:
+            self.extra_holidays = {"2026-03-02": "公司年会"}
+            self.extra_workdays = ["2026-03-07"]
+            self.removed_holidays = ["2026-04-06"]
 
     cal = build_work_calendar(Overrides(), today=date(2026, 1, 1))
     assert not cal.is_workday(date(2026, 3, 2))
