@@ -216,7 +216,9 @@ class Classifier:
                 done = re.search(r"已|已经|刚刚|刚才|上周|昨天|前天", before)
                 if done and not self._future_words.search(before[done.end() :]):
                     continue  # 已给王总发合同: done, not planned
-                if label in ("demo", "quote") and re.search(r"(?:做|看|发|给|出|报)了[^,，。;；]{0,6}$", before):
+                if label in ("demo", "quote") and re.search(
+                    r"(?:做|看|发|给|出|报)了[^,，。;；]{0,6}$", before
+                ):
                     continue  # 做了产品demo, 发了报价
                 if needs_future and label == "contract" and self._hedges.search(before):
                     continue  # 估计下周能签: a guess, not a step

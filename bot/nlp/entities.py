@@ -62,8 +62,12 @@ _VISIT_PLACE = re.compile(
 # A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
 _GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处)$")
 # Form-like reports: "客户：鸿星尔克 对接人：林总监".
-_LABELLED = re.compile(rf"(?:客户|公司|单位|客户名称|企业)\s*[:：]\s*([{_CJK}A-Za-z0-9()（）]{{2,20}}?)(?=[\s,，。;；]|$)")
-_LABELLED_PERSON = re.compile(rf"(?:对接人|联系人|负责人|姓名)\s*[:：]\s*([{_CJK}]{{2,4}}?)(?=[\s,，。;；]|$)")
+_LABELLED = re.compile(
+    rf"(?:客户|公司|单位|客户名称|企业)\s*[:：]\s*([{_CJK}A-Za-z0-9()（）]{{2,20}}?)(?=[\s,，。;；]|$)"
+)
+_LABELLED_PERSON = re.compile(
+    rf"(?:对接人|联系人|负责人|姓名)\s*[:：]\s*([{_CJK}]{{2,4}}?)(?=[\s,，。;；]|$)"
+)
 _PLACE_OF = re.compile(
     rf"(?:去了?|到了?|来到)\s*([{_CJK}A-Za-z]{{2,10}}?)的[{_CJK}]{{0,4}}?(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂)"
 )

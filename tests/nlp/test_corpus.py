@@ -42,7 +42,12 @@ def test_dev_corpus_meets_the_targets(parser: Parser, name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "at_least"),
-    [("own_messages.jsonl", 60), ("own_messages_2.jsonl", 20), ("own_calls.jsonl", 8)],
+    [
+        ("own_messages.jsonl", 60),
+        ("own_messages_2.jsonl", 20),
+        ("own_messages_3.jsonl", 15),
+        ("own_calls.jsonl", 8),
+    ],
 )
 def test_own_sentences(parser: Parser, name: str, at_least: int) -> None:
     """Messages and calls written for crmbot (not from the corpus), labelled by the same conventions."""
