@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,7 +33,8 @@ def test_failed_messages_are_listed_and_requeued(sqlite_services: Services, caps
     assert main(["outbox", "--retry", "--database", _url(services)]) == 0
     assert "已将 1 条" in capsys.readouterr().out
     with services.uow_factory() as uow:
-        assert len(uow.outbox.claim_due(services.clock.now() + timedelta(seconds=1), channels=["wecom"])) == 1
+        # the CLI runs on the real clock: the row is due from now on
+        assert len(uow.outbox.claim_due(datetime.now(UTC) + timedelta(seconds=1), channels=["wecom"])) == 1
 
 
 def test_audit_lists_changes_by_user_and_subject(sqlite_services: Services,
