@@ -96,7 +96,13 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     check_connection(engine)
-    command.upgrade(alembic_config(engine), "head")
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except OperationalError as exc:
+        text = str(exc.orig) if exc.orig else str(exc)
+        if "locked" in text:
+            raise StorageError(f"数据库被其他进程锁定：{engine.url.database}。请关闭其他 crmbot 进程后重试。") from exc
+        raise StorageError(f"数据库升级失败：{text}") from exc
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -59,12 +59,14 @@ class AmountExtractor:
         return out
 
     def best(self, text: str) -> AmountMatch | None:
-        found = self.find(text)
+        return self.pick(self.find(text))
+
+    @staticmethod
+    def pick(found: list[AmountMatch]) -> AmountMatch | None:
         if not found:
             return None
         # A number next to a money word (预算, 金额, 总价 …) beats a bare one; then the first.
-        found.sort(key=lambda a: (-a.confidence, a.start))
-        return found[0]
+        return min(found, key=lambda a: (-a.confidence, a.start))
 
     @staticmethod
     def _value(m: re.Match[str]) -> tuple[float | None, float]:

@@ -25,6 +25,10 @@ _NAME_RIGHT = (
     r"|的|今天|昨天|通了|约|确认|同意|表示|反馈|觉得|认为|那边|这边|一起|沟通|问|抱怨|嫌|来|对|也|很|挺|已|刚|想|让|他|她"
     r"|答应|看了|看完|希望|去|不|没|还|吗|吧|呢|啊|您|你|先生|女士|准备|决定|定了|签|把|给|跟|和|与|主动|那里|处|团队)"
 )
+_NAME_RIGHT_RE = re.compile(_NAME_RIGHT)
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
+_CJK_ONLY = re.compile(rf"[{_CJK}]+")
+_NAME_CHAR = re.compile(rf"[{_CJK}A-Za-z]")
 # Words before a full name that put it in a name position.
 _NAME_LEFT_WORDS = (
     "的",
@@ -110,6 +114,7 @@ class EntityExtractor:
         self._role_after_de = re.compile(f"的(?:{self._roles}|前台|采购部|办公室)")
         self._left_stop_words = tuple(sorted(load_lines("company_left_stops.txt"), key=len, reverse=True))
         self._left_stop_set = frozenset(self._left_stop_words)
+        self._left_stop_end = re.compile(f"(?:{alternation(self._left_stop_words)})$")
         self._max_left_stop = max(len(w) for w in self._left_stop_words)
         self._known_companies: set[str] = set()
         self._known_contacts: set[str] = set()
@@ -144,7 +149,7 @@ class EntityExtractor:
             if (
                 title in ("姐", "哥")
                 and m.start() > 0
-                and re.match(rf"[{_CJK}]", text[m.start() - 1])
+                and _CJK_CHAR.match(text[m.start() - 1])
                 and (text[m.start() - 1 : m.end()] in self.surname_words)
             ):
                 continue
@@ -171,7 +176,7 @@ class EntityExtractor:
         strong_left = bool(self._role_end.search(before))
         left_ok = (
             start == 0
-            or not re.match(rf"[{_CJK}]", text[start - 1])
+            or not _CJK_CHAR.match(text[start - 1])
             or strong_left
             or before.endswith(_NAME_LEFT_WORDS)
             or bool(self._suffix_end.search(before))
@@ -182,11 +187,11 @@ class EntityExtractor:
         for given_len in (1, 2):
             end = start + len(surname) + given_len
             cand = text[start:end]
-            if len(cand) != len(surname) + given_len or not re.fullmatch(rf"[{_CJK}]+", cand):
+            if len(cand) != len(surname) + given_len or not _CJK_ONLY.fullmatch(cand):
                 continue
-            if not re.match(_NAME_RIGHT, text[end:]):
+            if not _NAME_RIGHT_RE.match(text[end:]):
                 continue
-            if given_len == 2 and cand[:-1] in self.surname_words and re.match(_NAME_RIGHT, text[end - 1 :]):
+            if given_len == 2 and cand[:-1] in self.surname_words and _NAME_RIGHT_RE.match(text[end - 1 :]):
                 continue  # 金额约…: a word followed by its predicate, not a three-character name
             if (
                 cand in self.surname_words
@@ -194,7 +199,7 @@ class EntityExtractor:
                 or any(ch in "的了在是说和跟给来去到也都很" for ch in cand[len(surname) :])
             ):
                 continue
-            if given_len == 2 and best is not None and re.match(_NAME_RIGHT, text[end - 1 :]):
+            if given_len == 2 and best is not None and _NAME_RIGHT_RE.match(text[end - 1 :]):
                 break  # 陈薇要的: 要 starts the predicate, the name is 陈薇
             conf = 0.8 if strong_left else 0.7
             best = NameMatch(start, end, cand, conf, "full")
@@ -292,13 +297,12 @@ class EntityExtractor:
     def _left_boundary(self, text: str, core_end: int, min_core: int = 2) -> int:
         """Start of a name whose core ends at `core_end`: after the last stop word that leaves >= min_core chars."""
         run_start = core_end
-        while run_start > 0 and re.match(rf"[{_CJK}A-Za-z]", text[run_start - 1]):
+        while run_start > 0 and _NAME_CHAR.match(text[run_start - 1]):
             run_start -= 1
         for pos in range(core_end - min_core, run_start - 1, -1):
             if pos == run_start:
                 return pos
-            head = text[max(run_start, pos - self._max_left_stop) : pos]
-            if any(head.endswith(w) for w in self._left_stop_words):
+            if self._left_stop_end.search(text, max(run_start, pos - self._max_left_stop), pos):
                 return pos
         return run_start
 

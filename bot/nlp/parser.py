@@ -157,11 +157,12 @@ class Parser:
                 0.85 if len({p.number for p in customer_phones}) > 1 else 1
             )
 
-        amount = self._amounts.best(masked)
+        found_amounts = self._amounts.find(masked)
+        amount = self._amounts.pick(found_amounts)
         if amount is not None:
             out.amount = amount.value
             conf["amount"] = amount.confidence
-        amount_spans = [(a.start, a.end) for a in self._amounts.find(masked)]
+        amount_spans = [(a.start, a.end) for a in found_amounts]
         masked = _mask(masked, amount_spans)
         # Dates are read on a copy where ids, percentages and discounts are masked too; the cue
         # classifiers still see 9折 (a price concern). Both copies keep the original offsets.

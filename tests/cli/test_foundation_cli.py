@@ -106,3 +106,27 @@ def test_every_export_runs_on_an_empty_database(tmp_path: Path, what: str, monke
     monkeypatch.chdir(tmp_path)
     assert main(["export", "--what", what, "--format", "csv", "--out", "x.csv"]) == 0
     assert (tmp_path / "x.csv").read_text(encoding="utf-8").startswith("id,")
+
+
+def test_locked_sqlite_file_gets_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from storage.db import StorageError, create_db_engine, upgrade
+
+    db = tmp_path / "locked.db"
+    holder = sqlite3.connect(db)
+    holder.execute("CREATE TABLE x (a)")
+    holder.commit()
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the lock
+    try:
+        engine = create_db_engine(f"sqlite:///{db}")
+        # do not wait the production 15 s for the lock in a test
+        event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA busy_timeout=200"), insert=True)
+        with pytest.raises(StorageError) as err:
+            upgrade(engine)
+        assert "锁定" in str(err.value)
+    finally:
+        holder.rollback()
+        holder.close()
