@@ -92,6 +92,8 @@ def _repl(args: argparse.Namespace) -> int:
             press(services, pressed)  # type: ignore[arg-type]
         else:
             send_message(services, args.user, text)  # type: ignore[arg-type]
+        for scan in services.extras.get("scans", []):  # type: ignore[attr-defined]
+            scan(services)  # reminders that fell due while we talked
         drain_console(services, printer)  # type: ignore[arg-type]
 
 

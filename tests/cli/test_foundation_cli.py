@@ -130,3 +130,48 @@ def test_locked_sqlite_file_gets_a_clear_error(tmp_path: Path) -> None:
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_interactive_chat_reads_lines_and_presses_buttons_by_number(tmp_path: Path) -> None:
+    r = crmbot("chat", "--demo", "--as", "zhangsan", cwd=tmp_path,
+               stdin="/新客户 恒康医疗 张伟 13812345678\n/新客户 恒唐医疗 李四\n2\n")
+    assert r.returncode == 0, r.stderr
+    assert "客户已建档" in r.stdout and "是否关联到" in r.stdout
+    assert r.stdout.count("客户已建档") == 2  # "2" pressed 新建客户
+
+
+def test_chat_as_unknown_user_fails_clearly(tmp_path: Path) -> None:
+    r = crmbot("chat", "--demo", "--as", "ghost", cwd=tmp_path, stdin="")
+    assert r.returncode == 1 and "没有用户「ghost」" in r.stderr
+
+
+def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port)], cwd=tmp_path,
+                            env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    body = json.loads(resp.read())
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok", "channels": []}
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "尚未配置企业微信或钉钉" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
