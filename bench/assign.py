@@ -6,9 +6,9 @@
 Leads arrive as import batches spread over 20 teams (two teams per region, reps with one or two
 product lines, capacity 15). The measured path is `LeadAssigner.assign_many`: lock the team's reps,
 count their loads, choose by weighted round robin, write the owner and the Assignment rows, commit.
-The baseline writes the same rows (owner update + Assignment row, one commit per batch) from an
-in-memory counter, with no locks, loads or rules. Between batches (not timed) reps "contact" 70% of
-their new leads, so capacity frees up as it would in a working day; after every batch the run checks
+The baseline writes the same rows the same way (bulk owner update + Assignment rows, one commit per
+batch) from an in-memory counter, with no locks, loads or rules. Between batches (not timed) reps "contact" 10% of
+their new leads (--contact-pct), so some reps fill up and leads overflow to the pool; after every batch the run checks
 that no rep holds more uncontacted leads than their capacity.
 """
 
@@ -73,11 +73,11 @@ def insert_leads(factory: UnitOfWorkFactory, start: int, n: int, teams: int, rnd
     return ids
 
 
-def contact_some(factory: UnitOfWorkFactory, round_no: int) -> None:
+def contact_some(factory: UnitOfWorkFactory, round_no: int, pct: int) -> None:
     with factory() as uow:
         uow.session.execute(update(CustomerRow).where(CustomerRow.lead_state == "new",
                                                       CustomerRow.owner_id.is_not(None),
-                                                      (CustomerRow.id + round_no) % 10 < 7)
+                                                      (CustomerRow.id + round_no) % 100 < pct)
                             .values(lead_state="contacted"))
         uow.commit()
 
@@ -104,15 +104,17 @@ def run_counter(factory: UnitOfWorkFactory, ids: list[int], members: dict[str, l
     t0 = time.perf_counter()
     with factory() as uow:
         teams = dict(uow.session.execute(select(CustomerRow.id, CustomerRow.team).where(CustomerRow.id.in_(ids))).all())
+        changes = []
         for cid in ids:
             team = teams[cid]
             reps = members[team]
             owner = reps[counters[team] % len(reps)]
             counters[team] += 1
-            uow.session.execute(update(CustomerRow).where(CustomerRow.id == cid)
-                                .values(owner_id=owner, assigned_at=NOW, updated_at=NOW))
+            changes.append({"id": cid, "owner_id": owner, "team": team, "assigned_at": NOW, "updated_at": NOW})
             uow.session.add(AssignmentRow(subject_type="customer", subject_id=cid, from_user=None, to_user=owner,
                                           actor_id="admin", reason="轮转计数", at=NOW))
+        uow.session.flush()
+        uow.session.execute(update(CustomerRow), changes)  # the same bulk write the real path uses
         uow.commit()
     return time.perf_counter() - t0
 
@@ -136,7 +138,7 @@ def bench(label: str, url: str, args: argparse.Namespace, cleanup: Callable[[], 
             products = [rnd.choice((*PRODUCTS, None)) for _ in ids]
             rules_time += run_rules(factory, ids, products)
             worst = max(worst, max_new_per_rep(factory))
-            contact_some(factory, done // args.batch)
+            contact_some(factory, done // args.batch, args.contact_pct)
             done += n
         with factory() as uow:
             assigned = uow.session.scalar(select(func.count()).where(CustomerRow.owner_id.is_not(None))) or 0
@@ -186,7 +188,9 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=500)
     ap.add_argument("--teams", type=int, default=20)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--contact-pct", type=int, default=10,
+                    help="share of uncontacted leads the reps contact between batches (low: reps fill up)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-pg", action="store_true")

@@ -60,13 +60,23 @@ def handle_event(services: Services, event: IncomingMessage | CardAction, inbox_
                 ctx = Context(services, uow, user, event, now)
                 ctx.reply(_error_text(err))
             _finish(uow, inbox_id, "done", now)
+            new_names = _new_names(uow)
             uow.commit()
+            if new_names[0] or new_names[1]:
+                services.learn_names(*new_names)
     except Exception:
         log.exception("handler failed for %s", event)
         with services.uow_factory() as uow:
             _bare_reply(uow, event, INTERNAL_ERROR, now)
             _finish(uow, inbox_id, "failed", now, "handler error")
             uow.commit()
+
+
+def _new_names(uow: Any) -> tuple[list[str], list[str]]:
+    """Customers and contacts this transaction is about to create (for the parser's dictionary)."""
+    from storage.models import ContactRow, CustomerRow
+
+    return [o.name for o in uow.created(CustomerRow)], [o.name for o in uow.created(ContactRow)]
 
 
 def _refusal(user: User | None) -> str | None:

@@ -36,12 +36,22 @@ class Services:
 
     @property
     def parser(self) -> Any:
-        """The free-text parser, loaded once (jieba's dictionary takes ~0.5 s)."""
+        """The free-text parser, loaded once (jieba's dictionary takes ~0.5 s), knowing the
+        customers and contacts already in the database so that their names are recognised."""
         if self._parser is None and self.parser_factory is not None:
             with self._parser_lock:
                 if self._parser is None:
-                    self._parser = self.parser_factory()
+                    parser = self.parser_factory()
+                    with self.uow_factory() as uow:
+                        companies, contacts = uow.customers.known_names()
+                    parser.add_names(companies, contacts)
+                    self._parser = parser
         return self._parser
+
+    def learn_names(self, companies: list[str], contacts: list[str]) -> None:
+        """A customer was just created: the parser recognises it from the next message on."""
+        if self._parser is not None:
+            self._parser.add_names([c for c in companies if c], [c for c in contacts if c])
 
     def route_for(self, user: User) -> tuple[str, str]:
         """Where to reach a user who did not write to us just now: WeCom, DingTalk, else the console."""

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.model import Alert
 from core.reminders import DealFacts, LeadFacts, LedgerEntry
-from storage.models import AlertRow, CustomerRow, DealRow, FollowUpRow
-from storage.repositories import alert_from_row
+from storage.models import AlertRow, CardRow, CustomerRow, DealRow, FollowUpRow, OutboxRow
+from storage.repositories import _ALERT_FIELDS, alert_from_row
 
 _DEAL_COLUMNS = (DealRow.id, DealRow.customer_id, DealRow.owner_id, DealRow.stage, DealRow.next_followup_on,
                  DealRow.last_followup_at, DealRow.stage_entered_at, DealRow.title, CustomerRow.name,
@@ -82,6 +86,32 @@ class SqlReminderQueries:
         return [LeadFacts(*r) for r in self.s.execute(self.unassigned_query(lo, hi))]  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ the ledger
+    def add_alerts_if_absent(self, alerts: Sequence[Alert]) -> dict[tuple[str, str, int, int, str], int]:
+        """`alerts.add_if_absent` for a whole batch in ONE statement: insert-or-ignore on the ledger key.
+
+        Returns the ids of the rows this call inserted, by ledger key; a key missing from the answer
+        was already in the ledger (fired by another scanner, or stopped by a person's action).
+        """
+        if not alerts:
+            return {}
+        values = [{name: getattr(a, name) for name in _ALERT_FIELDS} for a in alerts]
+        table = AlertRow.__table__
+        insert = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # executemany with RETURNING: SQLAlchemy batches it into multi-row statements ("insertmanyvalues")
+        stmt = (insert(table)
+                .on_conflict_do_nothing(index_elements=["rule", "subject_type", "subject_id", "level", "window"])
+                .returning(table.c.id, table.c.rule, table.c.subject_type, table.c.subject_id, table.c.level,
+                           table.c.window))
+        return {(r.rule, r.subject_type, int(r.subject_id), int(r.level), r.window): int(r.id)
+                for r in self.s.execute(stmt, values)}
+
+    def add_cards(self, cards: Sequence[dict[str, Any]], outbox: Sequence[dict[str, Any]]) -> None:
+        """The cards and their outbox rows for a batch of alerts, as two multi-row inserts."""
+        if cards:
+            self.s.execute(sa_insert(CardRow.__table__), list(cards))
+        if outbox:
+            self.s.execute(sa_insert(OutboxRow.__table__), list(outbox))
+
     def ledger(self, rule: str, subject_type: str, subject_ids: Sequence[int]) -> list[LedgerEntry]:
         """What the ledger already holds for these subjects (sent, stopped) under one rule."""
         out: list[LedgerEntry] = []

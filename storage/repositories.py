@@ -225,6 +225,12 @@ class SqlCustomerRepository:
     def count(self) -> int:
         return int(self.s.scalar(select(func.count()).select_from(CustomerRow)) or 0)
 
+    def known_names(self, limit: int = 200_000) -> tuple[list[str], list[str]]:
+        """Names of active customers and their contacts (full names only: titles like 张总 are not names)."""
+        companies = list(self.s.scalars(select(CustomerRow.name).where(CustomerRow.status == "active").limit(limit)))
+        contacts = [n for n in self.s.scalars(select(ContactRow.name).distinct().limit(limit)) if n]
+        return companies, contacts
+
 
 # ---------------------------------------------------------------- deals
 _DEAL_FIELDS = ("customer_id", "owner_id", "title", "stage", "amount", "products", "payment_terms", "competitor",

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from core.assignment import RepLoad
-from core.model import Customer, CustomerStatus, User
+from core.model import Customer, CustomerStatus, Deal, DealStatus, User
 from core.stages import Approval, EvidenceFile
-from storage.models import ApprovalRow, CustomerRow, EvidenceFileRow, UserRow
-from storage.repositories import SqlCustomerRepository, user_from_row
+from storage.models import ApprovalRow, CustomerRow, DealRow, EvidenceFileRow, UserRow
+from storage.repositories import SqlCustomerRepository, deal_from_row, user_from_row
 
 
 def _approval(r: ApprovalRow) -> Approval:
@@ -109,6 +110,38 @@ class SqlWorkloadRepository:
                               .where(c.owner_id.in_(ids)).group_by(c.owner_id)).all()
         return {owner: RepLoad(int(new_count or 0), int(today_count or 0), last)
                 for owner, new_count, today_count, last in rows}
+
+    def open_deals(self, customer_ids: Sequence[int]) -> dict[int, list[Deal]]:
+        out: dict[int, list[Deal]] = {}
+        if not customer_ids:
+            return out
+        q = (select(DealRow).where(DealRow.customer_id.in_(sorted(set(customer_ids))),
+                                   DealRow.status == DealStatus.OPEN.value).order_by(DealRow.id))
+        for row in self.s.scalars(q):
+            out.setdefault(row.customer_id, []).append(deal_from_row(row))
+        return out
+
+    def set_owners(self, customers: Sequence[Customer], now: datetime) -> None:
+        if not customers:
+            return
+        self.s.flush()  # pending ORM changes first, then the bulk UPDATE by primary key
+        self.s.execute(update(CustomerRow), [
+            {"id": c.id, "owner_id": c.owner_id, "team": c.team, "assigned_at": c.assigned_at, "updated_at": now}
+            for c in customers])
+        self._expire(CustomerRow, [c.id for c in customers])
+
+    def set_deal_owners(self, changes: Sequence[tuple[int, str | None]], now: datetime) -> None:
+        if changes:
+            self.s.flush()
+            self.s.execute(update(DealRow), [{"id": i, "owner_id": o, "updated_at": now} for i, o in changes])
+            self._expire(DealRow, [i for i, _ in changes])
+
+    def _expire(self, model: type, ids: Sequence[int | None]) -> None:
+        """A bulk UPDATE bypasses loaded objects: expire them so later reads in this transaction are fresh."""
+        for i in ids:
+            obj = self.s.identity_map.get(identity_key(model, i))
+            if obj is not None:
+                self.s.expire(obj)
 
     def pool(self, team: str | None, *, limit: int = 20) -> list[Customer]:
         q = (select(CustomerRow.id).where(CustomerRow.owner_id.is_(None),

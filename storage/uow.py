@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,12 +62,21 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
         self.session.info.pop("contacts_by_customer", None)
+        self.session.info.pop("created", None)
+
+    def created(self, row_type: type) -> list[Any]:
+        """Rows of that type this transaction inserted (read before commit)."""
+        return [o for o in self.session.info.get("created", []) if isinstance(o, row_type)]
 
 
 def _keep_strong(session: Session, instance: object) -> None:
     # the identity map holds rows weakly; repositories map rows to entities and drop them, so
     # without this every repeated get() in one transaction would query again
     session.info.setdefault("strong", set()).add(instance)
+
+
+def _note_created(session: Session, instance: object) -> None:
+    session.info.setdefault("created", []).append(instance)
 
 
 class UnitOfWorkFactory:
@@ -76,6 +87,7 @@ class UnitOfWorkFactory:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         event.listen(self._sessions, "loaded_as_persistent", _keep_strong)
         event.listen(self._sessions, "pending_to_persistent", _keep_strong)
+        event.listen(self._sessions, "pending_to_persistent", _note_created)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)

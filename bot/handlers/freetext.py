@@ -42,7 +42,7 @@ from storage.messaging import Dialog
 log = logging.getLogger(__name__)
 router = Router("freetext")
 
-LOW_CONFIDENCE = 0.6
+LOW_CONFIDENCE = 0.7  # below: shown on the card as a question, stored only on 确认
 PAIN_NAMES_ZH = {"after_sales": "售后", "competitor": "竞品", "delivery": "交付", "price": "价格"}
 # the parser's milestones → pipeline stages (needs confirmed = 需求确认; negotiation happens at 报价)
 STAGE_MAP = {"qualified": "needs_confirmed", "demo": "demo", "quote": "quote", "negotiation": "quote",

@@ -156,6 +156,7 @@ class _Batch:
             by_ladder: dict[tuple[str, str, int, str], list[LedgerEntry]] = {}
             for entry in q.ledger(rule, subject_type, [dues[0].subject_id for _, dues in chunk]):
                 by_ladder.setdefault(entry.ladder, []).append(entry)
+            pending: list[tuple[Alert, Due, Any, User | None, User]] = []
             for facts, dues in chunk:
                 due = rules.choose(dues, by_ladder.get(dues[0].ladder, ()), self.now, self.engine.wt)
                 if due is None:
@@ -165,15 +166,29 @@ class _Batch:
                 if recipient is None:
                     log.warning("no one to receive %s for %s %s", rule, subject_type, due.subject_id)
                     continue
-                card_id = new_card_id()
                 alert = Alert(None, rule, subject_type, due.subject_id, due.level, due.window, recipient.id,
-                              self.now, due_at=due.due_at, card_id=card_id)
-                if self.uow.alerts.add_if_absent(alert) is None:
+                              self.now, due_at=due.due_at, card_id=new_card_id())
+                pending.append((alert, due, facts, owner, recipient))
+            # one insert-or-ignore for the batch; only what this scanner inserted gets a card
+            inserted = q.add_alerts_if_absent([p[0] for p in pending])
+            card_rows: list[dict[str, Any]] = []
+            outbox_rows: list[dict[str, Any]] = []
+            for alert, due, facts, owner, recipient in pending:
+                alert_id = inserted.get(alert.ledger_key)
+                if alert_id is None:
                     continue  # another scanner (replica) fired it first
-                send_card(self.uow, self.services, recipient, build(alert, due, facts, owner), card_id, self.now)
+                alert.id = alert_id
+                body = card_to_dict(build(alert, due, facts, owner))
+                channel, to = self.services.route_for(recipient)
+                card_rows.append({"id": alert.card_id, "channel": channel, "user_id": recipient.id, "body": body,
+                                  "created_at": self.now})
+                outbox_rows.append({"channel": channel, "user_id": recipient.id, "recipient": to, "kind": "card",
+                                    "body": {"card": body}, "card_id": alert.card_id, "status": "pending",
+                                    "attempts": 0, "next_attempt_at": self.now, "created_at": self.now})
                 if after is not None:
                     after(alert, facts)
                 fired += 1
+            q.add_cards(card_rows, outbox_rows)
             self.uow.commit()
         return fired
 

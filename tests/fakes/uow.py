@@ -104,6 +104,9 @@ class FakeCustomers:
     def count(self) -> int:
         return len(self.rows)
 
+    def known_names(self, limit: int = 200_000) -> tuple[list[str], list[str]]:
+        return [c.name for c in self.rows.values()], [x.name for x in self.contacts.values() if x.name]
+
 
 class FakeDeals:
     def __init__(self, ids: _Ids) -> None:
@@ -349,3 +352,20 @@ class FakeWorkload:
         rows = [c for c in self.uow.customers.rows.values() if c.owner_id is None and c.status == "active"
                 and (team is None or c.team in (team, None))]
         return [self.uow.customers._full(c) for c in rows[:limit]]
+
+    def open_deals(self, customer_ids: Any) -> dict[int, list[Deal]]:
+        out: dict[int, list[Deal]] = {}
+        for d in self.uow.deals.rows.values():
+            if d.customer_id in customer_ids and d.status == "open":
+                out.setdefault(d.customer_id, []).append(copy.deepcopy(d))
+        return out
+
+    def set_owners(self, customers: Any, now: datetime) -> None:
+        for c in customers:
+            row = self.uow.customers.rows[c.id]
+            row.owner_id, row.team, row.assigned_at, row.updated_at = c.owner_id, c.team, c.assigned_at, now
+
+    def set_deal_owners(self, changes: Any, now: datetime) -> None:
+        for deal_id, owner in changes:
+            self.uow.deals.rows[deal_id].owner_id = owner
+            self.uow.deals.rows[deal_id].updated_at = now
