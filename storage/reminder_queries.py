@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy import insert as sa_insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -95,18 +94,58 @@ class SqlReminderQueries:
         if not alerts:
             return {}
         values = [{name: getattr(a, name) for name in _ALERT_FIELDS} for a in alerts]
+        if self._pg is not None:
+            return self._pg_insert_alerts(values)
         table = AlertRow.__table__
-        insert = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
         # executemany with RETURNING: SQLAlchemy batches it into multi-row statements ("insertmanyvalues")
-        stmt = (insert(table)
+        stmt = (sqlite_insert(table)
                 .on_conflict_do_nothing(index_elements=["rule", "subject_type", "subject_id", "level", "window"])
                 .returning(table.c.id, table.c.rule, table.c.subject_type, table.c.subject_id, table.c.level,
                            table.c.window))
         return {(r.rule, r.subject_type, int(r.subject_id), int(r.level), r.window): int(r.id)
                 for r in self.s.execute(stmt, values)}
 
+    @property
+    def _pg(self) -> Any:
+        """The psycopg connection under the session's transaction, on PostgreSQL (else None).
+
+        psycopg's own executemany pipelines one short prepared statement; SQLAlchemy's multi-row
+        rewrite of the same batch spends most of its time re-parsing a long SQL text per page.
+        """
+        if self.s.get_bind().dialect.name != "postgresql":
+            return None
+        return self.s.connection().connection.driver_connection
+
+    def _pg_insert_alerts(self, values: list[dict[str, Any]]) -> dict[tuple[str, str, int, int, str], int]:
+        cols = ", ".join(f'"{c}"' for c in _ALERT_FIELDS)
+        marks = ", ".join(["%s"] * len(_ALERT_FIELDS))
+        sql = (f"INSERT INTO alerts ({cols}) VALUES ({marks}) "
+               'ON CONFLICT (rule, subject_type, subject_id, level, "window") DO NOTHING '
+               'RETURNING id, rule, subject_type, subject_id, level, "window"')
+        out: dict[tuple[str, str, int, int, str], int] = {}
+        with self._pg.cursor() as cur:
+            cur.executemany(sql, [tuple(v[c] for c in _ALERT_FIELDS) for v in values], returning=True)
+            while True:
+                for r in cur.fetchall():
+                    out[(r[1], r[2], int(r[3]), int(r[4]), r[5])] = int(r[0])
+                if not cur.nextset():
+                    break
+        return out
+
     def add_cards(self, cards: Sequence[dict[str, Any]], outbox: Sequence[dict[str, Any]]) -> None:
-        """The cards and their outbox rows for a batch of alerts, as two multi-row inserts."""
+        """The cards and their outbox rows for a batch of alerts, in two batched inserts."""
+        if self._pg is not None:
+            from psycopg.types.json import Json
+
+            with self._pg.cursor() as cur:
+                for table, rows in (("cards", cards), ("outbox", outbox)):
+                    if not rows:
+                        continue
+                    cols = list(rows[0])
+                    sql = (f"INSERT INTO {table} ({', '.join(cols)}) "
+                           f"VALUES ({', '.join(['%s'] * len(cols))})")
+                    cur.executemany(sql, [tuple(Json(r[c]) if c == "body" else r[c] for c in cols) for r in rows])
+            return
         if cards:
             self.s.execute(sa_insert(CardRow.__table__), list(cards))
         if outbox:
