@@ -34,7 +34,7 @@ class ServerSettings(BaseModel):
 
 class DedupSettings(BaseModel):
     auto: float = 90.0  # at or above: link to the existing customer
-    ask: float = 75.0  # between ask and auto: ask the rep "是否关联到 X？"
+    ask: float = 70.0  # between ask and auto: ask the rep "是否关联到 X？"
 
 
 class CalendarSettings(BaseModel):

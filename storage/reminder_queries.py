@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, exists, or_, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -155,11 +155,16 @@ class SqlReminderQueries:
         """What the ledger already holds for these subjects (sent, stopped) under one rule."""
         out: list[LedgerEntry] = []
         ids = sorted(set(subject_ids))
-        for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start:start + 900]
+        pg = self.s.get_bind().dialect.name == "postgresql"
+        step = 10_000 if pg else 900  # SQLite's bound-parameter limit
+        for start in range(0, len(ids), step):
+            chunk = ids[start:start + step]
+            # PostgreSQL: one array parameter (= ANY) instead of thousands of placeholders to parse
+            match = (AlertRow.subject_id == any_(bindparam("ids", chunk, type_=ARRAY(BigInteger))) if pg
+                     else AlertRow.subject_id.in_(chunk))
             q = (select(AlertRow.rule, AlertRow.subject_type, AlertRow.subject_id, AlertRow.level, AlertRow.window,
                         AlertRow.state)
-                 .where(AlertRow.subject_type == subject_type, AlertRow.subject_id.in_(chunk), AlertRow.rule == rule))
+                 .where(AlertRow.subject_type == subject_type, match, AlertRow.rule == rule))
             out.extend(LedgerEntry(*r) for r in self.s.execute(q))  # type: ignore[arg-type]
         return out
 
