@@ -27,21 +27,27 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from bot.app import build_services  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
-from bot.reminders import scans  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from core import reminders as rules  # noqa: E402
-from core.usecases.users import DEMO_ORG, upsert_users  # noqa: E402
-from storage.reminder_queries import SqlReminderQueries  # noqa: E402
+from bot.app import build_services
+from bot.clock import FakeClock
+from bot.reminders import scans
+from bot.settings import load_settings
+from core import reminders as rules
+from core.usecases.users import DEMO_ORG, upsert_users
+from storage.reminder_queries import SqlReminderQueries
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=TZ)  # a Tuesday morning
 REPS = ["zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhouba"]
-TEAM = {"zhangsan": "华东一组", "lisi": "华东一组", "wangwu": "华东一组", "zhaoliu": "华南一组",
-        "sunqi": "华南一组", "zhouba": "华南一组"}
+TEAM = {
+    "zhangsan": "华东一组",
+    "lisi": "华东一组",
+    "wangwu": "华东一组",
+    "zhaoliu": "华南一组",
+    "sunqi": "华南一组",
+    "zhouba": "华南一组",
+}
 STAGES = ["lead", "qualified", "needs_confirmed", "demo", "quote", "contract_review"]
 CHUNK = 50_000
 
@@ -60,8 +66,11 @@ def deal_rows(n: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
         else:
             nxt = None
         stage = STAGES[i % len(STAGES)] if status == "open" else status
-        entered = NOW - timedelta(hours=rng.randint(0, 40)) if rng.random() < 0.5 else \
-            NOW - timedelta(days=rng.randint(60, 900))
+        entered = (
+            NOW - timedelta(hours=rng.randint(0, 40))
+            if rng.random() < 0.5
+            else NOW - timedelta(days=rng.randint(60, 900))
+        )
         last = NOW - timedelta(days=rng.randint(0, 30), minutes=rng.randint(0, 600))
         yield (i, i, rep, f"商机{i}", stage, status, entered, last, nxt, NOW - timedelta(days=900), NOW, "[]")
 
@@ -77,15 +86,65 @@ def followup_rows(m: int, deals: int, rng: random.Random) -> Iterator[tuple[Any,
     for i in range(1, m + 1):
         d = rng.randint(1, deals)
         at = NOW - timedelta(days=rng.randint(0, 900), minutes=rng.randint(0, 1440))
-        yield (i, d, d, REPS[d % len(REPS)], at, "phone", "chat", "hold", f"电话沟通 {i}", at, "active", "[]", "{}")
+        yield (
+            i,
+            d,
+            d,
+            REPS[d % len(REPS)],
+            at,
+            "phone",
+            "chat",
+            "hold",
+            f"电话沟通 {i}",
+            at,
+            "active",
+            "[]",
+            "{}",
+        )
 
 
-CUSTOMER_COLS = ("id", "name", "name_key", "owner_id", "team", "status", "source", "lead_state", "assigned_at",
-                 "created_at", "updated_at")
-DEAL_COLS = ("id", "customer_id", "owner_id", "title", "stage", "status", "stage_entered_at", "last_followup_at",
-             "next_followup_on", "created_at", "updated_at", "pain_points")
-FOLLOWUP_COLS = ("id", "customer_id", "deal_id", "user_id", "occurred_at", "method", "source", "conclusion",
-                 "raw_text", "created_at", "status", "pain_points", "extracted")
+CUSTOMER_COLS = (
+    "id",
+    "name",
+    "name_key",
+    "owner_id",
+    "team",
+    "status",
+    "source",
+    "lead_state",
+    "assigned_at",
+    "created_at",
+    "updated_at",
+)
+DEAL_COLS = (
+    "id",
+    "customer_id",
+    "owner_id",
+    "title",
+    "stage",
+    "status",
+    "stage_entered_at",
+    "last_followup_at",
+    "next_followup_on",
+    "created_at",
+    "updated_at",
+    "pain_points",
+)
+FOLLOWUP_COLS = (
+    "id",
+    "customer_id",
+    "deal_id",
+    "user_id",
+    "occurred_at",
+    "method",
+    "source",
+    "conclusion",
+    "raw_text",
+    "created_at",
+    "status",
+    "pain_points",
+    "extracted",
+)
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -99,8 +158,11 @@ def _sqlite_value(v: Any) -> Any:
 def fill(engine: Any, n_deals: int, n_followups: int) -> float:
     rng = random.Random(42)
     t0 = time.perf_counter()
-    tables = [("customers", CUSTOMER_COLS, customer_rows(n_deals)), ("deals", DEAL_COLS, deal_rows(n_deals, rng)),
-              ("followups", FOLLOWUP_COLS, followup_rows(n_followups, n_deals, rng))]
+    tables = [
+        ("customers", CUSTOMER_COLS, customer_rows(n_deals)),
+        ("deals", DEAL_COLS, deal_rows(n_deals, rng)),
+        ("followups", FOLLOWUP_COLS, followup_rows(n_followups, n_deals, rng)),
+    ]
     raw = engine.raw_connection()
     try:
         if engine.dialect.name == "sqlite":
@@ -128,7 +190,9 @@ def fill(engine: Any, n_deals: int, n_followups: int) -> float:
                         copy.write_row(row)
                 raw.commit()
             for name, _, _ in tables:
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
+                )
             cur.execute("ANALYZE")
             raw.commit()
     finally:
@@ -180,8 +244,12 @@ def candidate_queries(services: Any, engine_: Any) -> dict[str, Any]:
     ranges = [(stages, *rules.stall_entry_range(NOW, wt, cfg, limit)) for limit, stages in groups.items()]
     ulo, uhi = rules.hours_range(NOW, wt, cfg, cfg.untouched_work_hours)
     alo, ahi = rules.hours_range(NOW, wt, cfg, cfg.unassigned_work_hours)
-    return {"scan_followups": q.followup_query(lo, hi), "scan_stalls": q.stall_query(ranges),
-            "scan_untouched": q.untouched_query(ulo, uhi), "scan_unassigned": q.unassigned_query(alo, ahi)}
+    return {
+        "scan_followups": q.followup_query(lo, hi),
+        "scan_stalls": q.stall_query(ranges),
+        "scan_untouched": q.untouched_query(ulo, uhi),
+        "scan_unassigned": q.unassigned_query(alo, ahi),
+    }
 
 
 def bench(url: str, label: str, n_deals: int, n_followups: int, n_due: int) -> None:
@@ -192,8 +260,10 @@ def bench(url: str, label: str, n_deals: int, n_followups: int, n_due: int) -> N
     with services.uow_factory() as uow:
         upsert_users(uow, "bench", DEMO_ORG, NOW)
         uow.commit()
-    print(f"\n== {label}: filling {n_deals:,} deals (+ {n_deals:,} customers) and {n_followups:,} follow-ups …",
-          flush=True)
+    print(
+        f"\n== {label}: filling {n_deals:,} deals (+ {n_deals:,} customers) and {n_followups:,} follow-ups …",
+        flush=True,
+    )
     took = fill(engine, n_deals, n_followups)
     print(f"   filled in {took:.0f} s")
     eng = scans.engine_of(services)
@@ -211,11 +281,19 @@ def bench(url: str, label: str, n_deals: int, n_followups: int, n_due: int) -> N
     step = max(1, n_deals // n_due)
     with engine.begin() as conn:
         result = conn.execute(
-            text("UPDATE deals SET next_followup_on = :d, last_followup_at = :old, status = 'open' "
-                 "WHERE id % :step = 0 AND id <= :limit"),
-            {"d": NOW.date() if engine.dialect.name != "sqlite" else NOW.date().isoformat(),
-             "old": (NOW - timedelta(days=3)) if engine.dialect.name != "sqlite"
-             else _sqlite_value(NOW - timedelta(days=3)), "step": step, "limit": step * n_due})
+            text(
+                "UPDATE deals SET next_followup_on = :d, last_followup_at = :old, status = 'open' "
+                "WHERE id % :step = 0 AND id <= :limit"
+            ),
+            {
+                "d": NOW.date() if engine.dialect.name != "sqlite" else NOW.date().isoformat(),
+                "old": (NOW - timedelta(days=3))
+                if engine.dialect.name != "sqlite"
+                else _sqlite_value(NOW - timedelta(days=3)),
+                "step": step,
+                "limit": step * n_due,
+            },
+        )
         due = result.rowcount
         conn.execute(text("UPDATE customers SET status = 'active'"))
     raw_ms, rows = raw_query_ms(engine, queries["scan_followups"], repeat=3)
@@ -224,22 +302,26 @@ def bench(url: str, label: str, n_deals: int, n_followups: int, n_due: int) -> N
     secs = time.perf_counter() - t0
     again_ms, again = median_ms(lambda: scans.scan_followups(services, eng, NOW), repeat=3)
     rate = fired / secs if secs else 0.0
-    print(f"   many due: {due:,} deals due today → {fired:,} alerts + cards + outbox rows in {secs:.2f} s = "
-          f"{rate:,.0f} alerts/s  ({'ok' if rate >= 5000 else 'BELOW 5,000/s'}); raw candidate query "
-          f"{raw_ms:.1f} ms for {rows:,} rows")
+    print(
+        f"   many due: {due:,} deals due today → {fired:,} alerts + cards + outbox rows in {secs:.2f} s = "
+        f"{rate:,.0f} alerts/s  ({'ok' if rate >= 5000 else 'BELOW 5,000/s'}); raw candidate query "
+        f"{raw_ms:.1f} ms for {rows:,} rows"
+    )
     print(f"   the same scan again (all {due:,} already in the ledger): {again_ms:.1f} ms, fired {again}")
     engine.dispose()
 
 
 def pg_url(explicit: str | None) -> str | None:
-    url = explicit or os.environ.get("CRMBOT_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+    url = (
+        explicit or os.environ.get("CRMBOT_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
+    )
     try:
         import psycopg
 
         with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
             conn.execute("DROP SCHEMA IF EXISTS bench_scan CASCADE")
             conn.execute("CREATE SCHEMA bench_scan")
-    except Exception as exc:  # noqa: BLE001 - not reachable: SQLite only
+    except Exception as exc:  # not reachable: SQLite only
         print(f"(PostgreSQL not reachable at {url}: {exc}; SQLite only)")
         return None
     sep = "&" if "?" in url else "?"

@@ -61,8 +61,15 @@ OWNER, MANAGER, DIRECTOR, TEAM_MANAGER = "owner", "manager", "director", "team_m
 # alert states that mean a person acted: the ladder for that window stops
 STOPPED = frozenset({"done", "snoozed", "reassigned", "invalid", "superseded"})
 
-STATE_NAMES_ZH = {"open": "待处理", "done": "已跟进", "snoozed": "已延期", "reassigned": "已转派",
-                  "invalid": "已标记无效", "superseded": "已由他人处理", "sent": "已发送"}
+STATE_NAMES_ZH = {
+    "open": "待处理",
+    "done": "已跟进",
+    "snoozed": "已延期",
+    "reassigned": "已转派",
+    "invalid": "已标记无效",
+    "superseded": "已由他人处理",
+    "sent": "已发送",
+}
 
 
 # ====================================================================== configuration
@@ -111,7 +118,11 @@ class ReminderConfig(BaseModel):
             raise ValueError("overdue_manager_workdays 必须大于 overdue_rep_workdays")
         if self.stall_director_after_days <= self.stall_manager_after_days:
             raise ValueError("stall_director_after_days 必须大于 stall_manager_after_days")
-        if not self.snooze_days or len(self.snooze_days) > 3 or any(d < 1 or d > 90 for d in self.snooze_days):
+        if (
+            not self.snooze_days
+            or len(self.snooze_days) > 3
+            or any(d < 1 or d > 90 for d in self.snooze_days)
+        ):
             raise ValueError("snooze_days 应为 1 到 3 个 1–90 之间的天数")
         return self
 
@@ -198,7 +209,9 @@ def followup_dues(deal: DealFacts, now: datetime, wt: WorkTime, cfg: ReminderCon
     return out
 
 
-def stall_dues(deal: DealFacts, now: datetime, wt: WorkTime, cfg: ReminderConfig, limit_days: int) -> list[Due]:
+def stall_dues(
+    deal: DealFacts, now: datetime, wt: WorkTime, cfg: ReminderConfig, limit_days: int
+) -> list[Due]:
     """Past the stage's dwell limit → the rep; +2 working days → the manager; +5 → the director.
 
     Dwell counts whole working days after the day the deal entered the stage; the card goes at
@@ -208,7 +221,11 @@ def stall_dues(deal: DealFacts, now: datetime, wt: WorkTime, cfg: ReminderConfig
         return []
     entered = wt.local(deal.stage_entered_at).date()
     window = f"{deal.stage}@{_instant_key(deal.stage_entered_at)}"
-    steps = ((1, 0, OWNER), (2, cfg.stall_manager_after_days, MANAGER), (3, cfg.stall_director_after_days, DIRECTOR))
+    steps = (
+        (1, 0, OWNER),
+        (2, cfg.stall_manager_after_days, MANAGER),
+        (3, cfg.stall_director_after_days, DIRECTOR),
+    )
     out = []
     for level, extra, audience in steps:
         at = wt.at(wt.calendar.add_workdays(entered, limit_days + extra + 1), wt.work_start)
@@ -283,7 +300,9 @@ def followup_date_range(now: datetime, wt: WorkTime, cfg: ReminderConfig) -> tup
     return today - timedelta(days=cfg.lookback_days), today
 
 
-def stall_entry_range(now: datetime, wt: WorkTime, cfg: ReminderConfig, limit_days: int) -> tuple[datetime, datetime]:
+def stall_entry_range(
+    now: datetime, wt: WorkTime, cfg: ReminderConfig, limit_days: int
+) -> tuple[datetime, datetime]:
     """[lo, hi): deals that entered their stage in it may be stalled now or were within lookback."""
     today = wt.today(now)
     cal = wt.calendar
@@ -349,7 +368,9 @@ def require_open(uow: UnitOfWork, alert: Alert, tz: object) -> None:
     raise Conflict(f"已处理（{name} {when}）。".replace(" ）", "）"))
 
 
-def stop_ladder(uow: UnitOfWork, alert: Alert, actor: User, state: str, action: str, now: datetime) -> list[Alert]:
+def stop_ladder(
+    uow: UnitOfWork, alert: Alert, actor: User, state: str, action: str, now: datetime
+) -> list[Alert]:
     """Record what was done on `alert` and stop every open ladder of its subject.
 
     The other open alerts of the subject become `superseded` (their cards are outdated), and the
@@ -370,9 +391,22 @@ def stop_ladder(uow: UnitOfWork, alert: Alert, actor: User, state: str, action: 
         ladders.add((other.rule, other.window))
     for rule, window in ladders:
         for level in range(1, TOP_LEVEL.get(rule, 1) + 1):
-            uow.alerts.add_if_absent(Alert(None, rule, alert.subject_type, alert.subject_id, level, window,
-                                           actor.id, now, state="superseded", acted_by=actor.id, acted_at=now,
-                                           action=f"{action}（未发送）"[:64]))
+            uow.alerts.add_if_absent(
+                Alert(
+                    None,
+                    rule,
+                    alert.subject_type,
+                    alert.subject_id,
+                    level,
+                    window,
+                    actor.id,
+                    now,
+                    state="superseded",
+                    acted_by=actor.id,
+                    acted_at=now,
+                    action=f"{action}（未发送）"[:64],
+                )
+            )
     return outdated
 
 
@@ -384,7 +418,9 @@ def parse_snooze(arg: str, choices: list[int]) -> int:
     return int(text)
 
 
-def snooze(uow: UnitOfWork, actor: User, subject: AlertSubject, days: int, today: date, now: datetime) -> date:
+def snooze(
+    uow: UnitOfWork, actor: User, subject: AlertSubject, days: int, today: date, now: datetime
+) -> date:
     """延期: the next follow-up moves to today + days (a new follow-up ladder), never past the close date."""
     customer = subject.customer
     permissions.require_change(actor, customer)
@@ -396,15 +432,23 @@ def snooze(uow: UnitOfWork, actor: User, subject: AlertSubject, days: int, today
         if deal.close_date is not None and until > deal.close_date:
             raise InvalidInput(
                 f"不能延期到 {until:%Y-%m-%d}：商机「{deal.title}」的预计成交日期是 {deal.close_date:%Y-%m-%d}。",
-                hint="请选择更短的延期，或先和主管确认调整预计成交日期。")
+                hint="请选择更短的延期，或先和主管确认调整预计成交日期。",
+            )
     for deal in deals:
         before = audit.snapshot(deal, ("next_followup_on",))
         deal.next_followup_on = until
         deal.updated_at = now
         uow.deals.update(deal)
-        audit.record(uow, actor_id=actor.id, action="deal.snooze", subject_type="deal", subject_id=deal.id or 0,
-                     now=now, before=before, after={"next_followup_on": until.isoformat(),
-                                                    "alert_id": subject.alert.id})
+        audit.record(
+            uow,
+            actor_id=actor.id,
+            action="deal.snooze",
+            subject_type="deal",
+            subject_id=deal.id or 0,
+            now=now,
+            before=before,
+            after={"next_followup_on": until.isoformat(), "alert_id": subject.alert.id},
+        )
     return until
 
 
@@ -414,8 +458,14 @@ def can_reassign(actor: User, customer: Customer) -> bool:
     return actor.has(Role.MANAGER) and (customer.team is None or customer.team == actor.team)
 
 
-def reassign(uow: UnitOfWork, actor: User, subject: AlertSubject, target_id: str, now: datetime,
-             next_due: date | None = None) -> User:
+def reassign(
+    uow: UnitOfWork,
+    actor: User,
+    subject: AlertSubject,
+    target_id: str,
+    now: datetime,
+    next_due: date | None = None,
+) -> User:
     """转派: the customer and its open deals go to another rep, who starts a fresh 72 h clock.
 
     A deal whose follow-up is overdue gets `next_due` (the next working day) so that the new owner
@@ -447,19 +497,41 @@ def reassign(uow: UnitOfWork, actor: User, subject: AlertSubject, target_id: str
     if customer.lead_state == "dormant":
         customer.lead_state = "new"
     uow.customers.update(customer)
-    uow.history.add_assignment(Assignment(None, "customer", customer.id or 0, previous, target.id, actor.id,
-                                          f"提醒卡片转派（提醒 #{subject.alert.id}）", now))
+    uow.history.add_assignment(
+        Assignment(
+            None,
+            "customer",
+            customer.id or 0,
+            previous,
+            target.id,
+            actor.id,
+            f"提醒卡片转派（提醒 #{subject.alert.id}）",
+            now,
+        )
+    )
     for deal in subject.deals:
         if deal.status == DealStatus.OPEN and deal.owner_id != target.id:
-            uow.history.add_assignment(Assignment(None, "deal", deal.id or 0, deal.owner_id, target.id, actor.id,
-                                                  "随客户转派", now))
+            uow.history.add_assignment(
+                Assignment(None, "deal", deal.id or 0, deal.owner_id, target.id, actor.id, "随客户转派", now)
+            )
             deal.owner_id, deal.updated_at = target.id, now
-            if next_due is not None and deal.next_followup_on is not None and deal.next_followup_on < next_due:
+            if (
+                next_due is not None
+                and deal.next_followup_on is not None
+                and deal.next_followup_on < next_due
+            ):
                 deal.next_followup_on = next_due
             uow.deals.update(deal)
-    audit.record(uow, actor_id=actor.id, action="customer.reassign", subject_type="customer",
-                 subject_id=customer.id or 0, now=now, before=before,
-                 after=audit.snapshot(customer, ("owner_id", "team", "assigned_at", "lead_state")))
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="customer.reassign",
+        subject_type="customer",
+        subject_id=customer.id or 0,
+        now=now,
+        before=before,
+        after=audit.snapshot(customer, ("owner_id", "team", "assigned_at", "lead_state")),
+    )
     return target
 
 
@@ -473,9 +545,16 @@ def mark_invalid(uow: UnitOfWork, actor: User, subject: AlertSubject, reason: st
     before = audit.snapshot(customer, ("status", "invalid_reason"))
     customer.status, customer.invalid_reason, customer.updated_at = CustomerStatus.INVALID, reason, now
     uow.customers.update(customer)
-    audit.record(uow, actor_id=actor.id, action="customer.invalid", subject_type="customer",
-                 subject_id=customer.id or 0, now=now, before=before,
-                 after=audit.snapshot(customer, ("status", "invalid_reason")))
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="customer.invalid",
+        subject_type="customer",
+        subject_id=customer.id or 0,
+        now=now,
+        before=before,
+        after=audit.snapshot(customer, ("status", "invalid_reason")),
+    )
     return customer
 
 
@@ -486,24 +565,37 @@ def mark_dormant(uow: UnitOfWork, customer_id: int, now: datetime, alert_id: int
         return None
     customer.lead_state, customer.updated_at = "dormant", now
     uow.customers.update(customer)
-    audit.record(uow, actor_id="system", action="customer.dormant", subject_type="customer",
-                 subject_id=customer_id, now=now, before={"lead_state": "new"},
-                 after={"lead_state": "dormant", "alert_id": alert_id})
+    audit.record(
+        uow,
+        actor_id="system",
+        action="customer.dormant",
+        subject_type="customer",
+        subject_id=customer_id,
+        now=now,
+        before={"lead_state": "new"},
+        after={"lead_state": "dormant", "alert_id": alert_id},
+    )
     return customer
 
 
-def record_done(uow: UnitOfWork, actor: User, subject: AlertSubject, note: str, now: datetime) -> FollowUpResult:
+def record_done(
+    uow: UnitOfWork, actor: User, subject: AlertSubject, note: str, now: datetime
+) -> FollowUpResult:
     """已跟进: the one-line note becomes a follow-up on the alert's deal (permissions as for /跟进)."""
     note = note.strip()
     if not note:
         raise InvalidInput("请用一句话说明这次跟进的情况。")
-    data = FollowUpInput(customer_id=subject.customer.id or 0, occurred_at=now, source=FollowUpSource.CARD,
-                         raw_text=note, deal_id=subject.deal.id if subject.deal else None)
+    data = FollowUpInput(
+        customer_id=subject.customer.id or 0,
+        occurred_at=now,
+        source=FollowUpSource.CARD,
+        raw_text=note,
+        deal_id=subject.deal.id if subject.deal else None,
+    )
     return record_followup(uow, actor, data, now)
 
 
-def audience_user(audience: str, owner: User | None, team: str | None,
-                  users: dict[str, User]) -> User | None:
+def audience_user(audience: str, owner: User | None, team: str | None, users: dict[str, User]) -> User | None:
     """Who receives a level. An owner who left or is on leave is covered by their manager."""
 
     def reachable(u: User | None) -> User | None:

@@ -46,20 +46,28 @@ def print_alerts(services: Any, *, open_only: bool, user: str | None, limit: int
     tz = services.tz
     print("\t".join(HEADER))
     for a in alerts:
-        subject = (deals.get(a.subject_id, f"商机 #{a.subject_id}") if a.subject_type == "deal"
-                   else customers.get(a.subject_id, f"客户 #{a.subject_id}") if a.subject_type == "customer"
-                   else "—")
-        print("\t".join((
-            str(a.id),
-            a.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-            RULE_NAMES_ZH.get(a.rule, a.rule),
-            str(a.level),
-            subject,
-            names.get(a.recipient_id, a.recipient_id),
-            STATE_NAMES_ZH.get(a.state, a.state),
-            names.get(a.acted_by, a.acted_by) if a.acted_by else "—",
-            a.acted_at.astimezone(tz).strftime("%m-%d %H:%M") if a.acted_at else "—",
-            a.action or "—",
-        )))
+        subject = (
+            deals.get(a.subject_id, f"商机 #{a.subject_id}")
+            if a.subject_type == "deal"
+            else customers.get(a.subject_id, f"客户 #{a.subject_id}")
+            if a.subject_type == "customer"
+            else "—"
+        )
+        print(
+            "\t".join(
+                (
+                    str(a.id),
+                    a.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                    RULE_NAMES_ZH.get(a.rule, a.rule),
+                    str(a.level),
+                    subject,
+                    names.get(a.recipient_id, a.recipient_id),
+                    STATE_NAMES_ZH.get(a.state, a.state),
+                    names.get(a.acted_by, a.acted_by) if a.acted_by else "—",
+                    a.acted_at.astimezone(tz).strftime("%m-%d %H:%M") if a.acted_at else "—",
+                    a.action or "—",
+                )
+            )
+        )
     print(f"共 {len(alerts)} 条" + ("（已达 --limit 上限）" if len(alerts) == limit else ""))
     return len(alerts)

@@ -202,7 +202,12 @@ def write_groups(
 def _auto_threshold(args: argparse.Namespace) -> float:
     if args.auto is not None:
         return float(DedupThresholds(auto=args.auto, ask=min(args.auto, DedupThresholds().ask)).auto)
-    return DedupThresholds().auto
+    from bot.settings import ConfigError, load_settings
+
+    try:  # crmbot.toml [dedup] auto, when a config file is present
+        return float(load_settings(getattr(args, "config", None)).dedup.auto)
+    except ConfigError:
+        return DedupThresholds().auto
 
 
 def run(args: argparse.Namespace) -> int:

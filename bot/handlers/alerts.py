@@ -64,9 +64,15 @@ def _close(ctx: Context, card_id: str | None, action_name: str, note: str) -> bo
         return False
     owner = ctx.uow.users.get(row.user_id)
     body = {"card": card_to_dict(card), "ref": row.ref, "response_code": row.response_code}
-    ctx.uow.outbox.add(channel=row.channel, user_id=row.user_id,
-                       recipient=_platform_id(owner, row.channel) if owner else row.user_id,
-                       kind="card_update", body=body, now=ctx.now, card_id=card_id)
+    ctx.uow.outbox.add(
+        channel=row.channel,
+        user_id=row.user_id,
+        recipient=_platform_id(owner, row.channel) if owner else row.user_id,
+        kind="card_update",
+        body=body,
+        now=ctx.now,
+        card_id=card_id,
+    )
     return True
 
 
@@ -137,8 +143,11 @@ def snooze(ctx: Context, act: ActionId) -> None:
 def _candidates(ctx: Context, subject: rules.AlertSubject) -> list[User]:
     team = subject.customer.team or ctx.user.team
     users = ctx.uow.users.list(team=team) if team else []
-    return [u for u in users if u.has(Role.REP) and u.status == UserStatus.ACTIVE
-            and u.id != subject.customer.owner_id]
+    return [
+        u
+        for u in users
+        if u.has(Role.REP) and u.status == UserStatus.ACTIVE and u.id != subject.customer.owner_id
+    ]
 
 
 @router.action("alert:reassign")
@@ -151,16 +160,20 @@ def reassign_start(ctx: Context, act: ActionId) -> None:
     buttons = [Button(u.name, action("alert", "assign", alert_id, u.id)) for u in people[:5]]
     buttons.append(Button("取消", action("alert", "cancel", alert_id)))
     more = "，其他同事请直接回复姓名" if len(people) > 5 else "，也可以直接回复同事的姓名"
-    card = Card(title=f"把「{subject.customer.name}」转派给谁？",
-                description=f"请点选接手的同事{more}。休假或已离职的同事不能接手。", buttons=tuple(buttons))
+    card = Card(
+        title=f"把「{subject.customer.name}」转派给谁？",
+        description=f"请点选接手的同事{more}。休假或已离职的同事不能接手。",
+        buttons=tuple(buttons),
+    )
     ctx.ask(DIALOG, "assign_name", card, {"alert_id": alert_id, "card_id": subject.alert.card_id})
 
 
 def _reassign(ctx: Context, subject: rules.AlertSubject, target_id: str) -> None:
     previous = ctx.uow.users.get(subject.customer.owner_id) if subject.customer.owner_id else None
     calendar = engine_of(ctx.services).wt.calendar
-    target = rules.reassign(ctx.uow, ctx.user, subject, target_id, ctx.now,
-                            next_due=calendar.next_workday(ctx.local_now.date()))
+    target = rules.reassign(
+        ctx.uow, ctx.user, subject, target_id, ctx.now, next_due=calendar.next_workday(ctx.local_now.date())
+    )
     ctx.end_dialog()
     verb = "分配" if previous is None else "转派"
     note = f"🔁 {ctx.user.name} 已{verb}给 {target.name}（{_stamp(ctx)}）"
@@ -169,11 +182,14 @@ def _reassign(ctx: Context, subject: rules.AlertSubject, target_id: str) -> None
     if pick and not ctx.close_card(done_card, f"assign:{target.id}"):
         raise Conflict("这张卡片刚刚已被处理，请以最新状态为准。")
     _finish(ctx, subject, "reassigned", f"reassign:{target.id}", note)
-    ctx.notify(target, Card(
-        title=f"新分配给您的客户：{subject.customer.name}",
-        description=f"{ctx.user.name} 把这个客户{verb}给了您，请尽快跟进。",
-        fields=(("客户", subject.customer.name), ("原负责人", previous.name if previous else "—")),
-    ))
+    ctx.notify(
+        target,
+        Card(
+            title=f"新分配给您的客户：{subject.customer.name}",
+            description=f"{ctx.user.name} 把这个客户{verb}给了您，请尽快跟进。",
+            fields=(("客户", subject.customer.name), ("原负责人", previous.name if previous else "—")),
+        ),
+    )
     if previous is not None and previous.id not in (ctx.user.id, target.id) and previous.is_active:
         ctx.notify(previous, f"客户「{subject.customer.name}」已由 {ctx.user.name} 转派给 {target.name}。")
 
@@ -193,13 +209,16 @@ def assign_by_name(ctx: Context, dialog: Dialog, text: str) -> None:
     if subject is None:
         return
     name = text.strip().lstrip("@")
-    found = [u for u in ctx.uow.users.find_by_name(name) if u.status != UserStatus.OFFBOARDED] or \
-        ctx.uow.users.find_by_name(name)
+    found = [
+        u for u in ctx.uow.users.find_by_name(name) if u.status != UserStatus.OFFBOARDED
+    ] or ctx.uow.users.find_by_name(name)
     if not found:
         raise NotFound(f"没有找到同事「{name}」。请重新输入姓名，或点选卡片上的按钮。")
     if len(found) > 1:
-        raise Ambiguous(f"有 {len(found)} 位同事叫「{name}」，请点选卡片上的按钮：",
-                        [(u.id, f"{u.name}（{u.team or '无团队'}）") for u in found])
+        raise Ambiguous(
+            f"有 {len(found)} 位同事叫「{name}」，请点选卡片上的按钮：",
+            [(u.id, f"{u.name}（{u.team or '无团队'}）") for u in found],
+        )
     ctx.card_id = None
     _reassign(ctx, subject, found[0].id)
 
@@ -217,9 +236,12 @@ def cancel(ctx: Context, act: ActionId) -> None:
 def invalid_start(ctx: Context, act: ActionId) -> None:
     subject = _load(ctx, act.int_arg(0))
     permissions.require_change(ctx.user, subject.customer)
-    ctx.ask(DIALOG, "invalid_reason",
-            f"请说明把「{subject.customer.name}」标记为无效的原因（例如：重复录入、空号）。回复「取消」可放弃。",
-            {"alert_id": subject.alert.id, "card_id": ctx.card_id})
+    ctx.ask(
+        DIALOG,
+        "invalid_reason",
+        f"请说明把「{subject.customer.name}」标记为无效的原因（例如：重复录入、空号）。回复「取消」可放弃。",
+        {"alert_id": subject.alert.id, "card_id": ctx.card_id},
+    )
 
 
 @router.dialog(DIALOG, "invalid_reason")
@@ -230,8 +252,16 @@ def invalid_reason(ctx: Context, dialog: Dialog, text: str) -> None:
     customer = rules.mark_invalid(ctx.uow, ctx.user, subject, text, ctx.now)
     ctx.end_dialog()
     ctx.card_id = _pressed_card(dialog)
-    _finish(ctx, subject, "invalid", "invalid", f"🚫 {ctx.user.name} 已标记无效（{_stamp(ctx)}）：{customer.invalid_reason}")
-    ctx.reply(f"已将客户「{customer.name}」标记为无效（原因：{customer.invalid_reason}）。数据仍保留，可随时查询。")
+    _finish(
+        ctx,
+        subject,
+        "invalid",
+        "invalid",
+        f"🚫 {ctx.user.name} 已标记无效（{_stamp(ctx)}）：{customer.invalid_reason}",
+    )
+    ctx.reply(
+        f"已将客户「{customer.name}」标记为无效（原因：{customer.invalid_reason}）。数据仍保留，可随时查询。"
+    )
 
 
 # ---------------------------------------------------------------------- 查看详情
@@ -240,19 +270,27 @@ def detail(ctx: Context, act: ActionId) -> None:
     subject = _load(ctx, act.int_arg(0), must_be_open=False)
     customer, alert = subject.customer, subject.alert
     owner = ctx.uow.users.get(customer.owner_id) if customer.owner_id else None
-    lead_state = {"new": "新线索", "contacted": "已联系", "dormant": "待激活"}.get(customer.lead_state,
-                                                                              customer.lead_state)
-    lines = [f"【{customer.name}】", f"  负责人：{owner.name if owner else '公海（未分配）'}  状态：{lead_state}"]
+    lead_state = {"new": "新线索", "contacted": "已联系", "dormant": "待激活"}.get(
+        customer.lead_state, customer.lead_state
+    )
+    lines = [
+        f"【{customer.name}】",
+        f"  负责人：{owner.name if owner else '公海（未分配）'}  状态：{lead_state}",
+    ]
     for deal in subject.deals[:3]:
-        lines.append(f"  商机：{deal.title} · {ctx.services.pipeline.name(deal.stage)} · "
-                     f"进入阶段 {fmt_time(deal.stage_entered_at, ctx.tz)} · 下次跟进 {fmt_date(deal.next_followup_on)}"
-                     + (f" · 预计成交 {fmt_date(deal.close_date)}" if deal.close_date else ""))
+        lines.append(
+            f"  商机：{deal.title} · {ctx.services.pipeline.name(deal.stage)} · "
+            f"进入阶段 {fmt_time(deal.stage_entered_at, ctx.tz)} · 下次跟进 {fmt_date(deal.next_followup_on)}"
+            + (f" · 预计成交 {fmt_date(deal.close_date)}" if deal.close_date else "")
+        )
     recent = ctx.uow.followups.for_customer(customer.id or 0, limit=3)
     for f in recent:
         lines.append(f"  跟进：{fmt_time(f.occurred_at, ctx.tz)} {(f.raw_text or '—')[:40]}")
     if not recent:
         lines.append("  跟进：暂无记录")
     users = {u.id: u for u in ctx.uow.users.list(include_offboarded=True)}
-    lines.append(f"  提醒 #{alert.id}：{rules.RULE_NAMES_ZH.get(alert.rule, alert.rule)} 第{alert.level}级 · "
-                 f"{cards.state_line(alert, users, ctx.tz) if alert.state != 'open' else '待处理'}")
+    lines.append(
+        f"  提醒 #{alert.id}：{rules.RULE_NAMES_ZH.get(alert.rule, alert.rule)} 第{alert.level}级 · "
+        f"{cards.state_line(alert, users, ctx.tz) if alert.state != 'open' else '待处理'}"
+    )
     ctx.reply("\n".join(lines))

@@ -50,9 +50,12 @@ def stage_hooks(services: Services, cfg: ReminderConfig) -> StageHooks:
     try:
         from core import stages as stage_rules
     except ImportError:
-        return StageHooks(cfg.dwell_days, None,
-                          lambda: [s.key for s in services.pipeline.stages if not s.terminal])
-    rules_obj = services.extras.get("stage_rules") or stage_rules.StageRules.from_settings(services.settings.pipeline)
+        return StageHooks(
+            cfg.dwell_days, None, lambda: [s.key for s in services.pipeline.stages if not s.terminal]
+        )
+    rules_obj = services.extras.get("stage_rules") or stage_rules.StageRules.from_settings(
+        services.settings.pipeline
+    )
 
     def missing(uow: Any, deal_id: int) -> list[str]:
         deal = uow.deals.get(deal_id)
@@ -64,8 +67,11 @@ def stage_hooks(services: Services, cfg: ReminderConfig) -> StageHooks:
         return list(stage_rules.missing_evidence(deal, nxt.key, evidence_summary(uow, deal), rules=rules_obj))
 
     def open_limited() -> list[str]:
-        return [s.key for s in rules_obj.config.stages
-                if s.outcome is None and s.key not in terminal and s.max_dwell_days is not None]
+        return [
+            s.key
+            for s in rules_obj.config.stages
+            if s.outcome is None and s.key not in terminal and s.max_dwell_days is not None
+        ]
 
     return StageHooks(rules_obj.dwell_limit_days, missing, open_limited)
 
@@ -86,9 +92,15 @@ def build_engine(services: Services) -> ReminderEngine:
 
         calendar = build_work_calendar(services.settings.calendar)
     cal_cfg = services.settings.calendar
-    wt = WorkTime(calendar, services.tz, work_start=cal_cfg.work_start, work_end=cal_cfg.work_end,
-                  quiet_start=cal_cfg.quiet_start, quiet_end=cal_cfg.quiet_end,
-                  hold_on_rest_days=cfg.hold_on_rest_days)
+    wt = WorkTime(
+        calendar,
+        services.tz,
+        work_start=cal_cfg.work_start,
+        work_end=cal_cfg.work_end,
+        quiet_start=cal_cfg.quiet_start,
+        quiet_end=cal_cfg.quiet_end,
+        hold_on_rest_days=cfg.hold_on_rest_days,
+    )
     return ReminderEngine(cfg, wt, stage_hooks(services, cfg))
 
 
@@ -116,13 +128,22 @@ def run_scans(services: Services) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------- writing alerts
-def send_card(uow: SqlUnitOfWork, services: Services, user: User, card: Card, card_id: str, now: datetime) -> None:
+def send_card(
+    uow: SqlUnitOfWork, services: Services, user: User, card: Card, card_id: str, now: datetime
+) -> None:
     """What `Context.notify` does, without a Context: the card row and its outbox row."""
     channel, recipient = services.route_for(user)
     body = card_to_dict(card)
     uow.cards.add(card_id=card_id, channel=channel, user_id=user.id, body=body, now=now)
-    uow.outbox.add(channel=channel, user_id=user.id, recipient=recipient, kind="card", body={"card": body},
-                   now=now, card_id=card_id)
+    uow.outbox.add(
+        channel=channel,
+        user_id=user.id,
+        recipient=recipient,
+        kind="card",
+        body={"card": body},
+        now=now,
+        card_id=card_id,
+    )
 
 
 CardFn = Callable[[Alert, Due, Any, User | None], Card]
@@ -143,8 +164,14 @@ class _Batch:
             self._users = {u.id: u for u in self.uow.users.list(include_offboarded=True)}
         return self._users
 
-    def fire(self, rule: str, subject_type: str, hits: Sequence[tuple[Any, list[Due]]], build: CardFn,
-             after: AfterFn | None = None) -> int:
+    def fire(
+        self,
+        rule: str,
+        subject_type: str,
+        hits: Sequence[tuple[Any, list[Due]]],
+        build: CardFn,
+        after: AfterFn | None = None,
+    ) -> int:
         """Fire what is due for `hits` ((facts, dues) pairs), committing every batch_size alerts."""
         if not hits:
             return 0
@@ -152,7 +179,7 @@ class _Batch:
         fired = 0
         size = self.engine.cfg.batch_size
         for start in range(0, len(hits), size):
-            chunk = hits[start:start + size]
+            chunk = hits[start : start + size]
             by_ladder: dict[tuple[str, str, int, str], list[LedgerEntry]] = {}
             for entry in q.ledger(rule, subject_type, [dues[0].subject_id for _, dues in chunk]):
                 by_ladder.setdefault(entry.ladder, []).append(entry)
@@ -166,8 +193,18 @@ class _Batch:
                 if recipient is None:
                     log.warning("no one to receive %s for %s %s", rule, subject_type, due.subject_id)
                     continue
-                alert = Alert(None, rule, subject_type, due.subject_id, due.level, due.window, recipient.id,
-                              self.now, due_at=due.due_at, card_id=new_card_id())
+                alert = Alert(
+                    None,
+                    rule,
+                    subject_type,
+                    due.subject_id,
+                    due.level,
+                    due.window,
+                    recipient.id,
+                    self.now,
+                    due_at=due.due_at,
+                    card_id=new_card_id(),
+                )
                 pending.append((alert, due, facts, owner, recipient))
             # one insert-or-ignore for the batch; only what this scanner inserted gets a card
             inserted = q.add_alerts_if_absent([p[0] for p in pending])
@@ -180,11 +217,29 @@ class _Batch:
                 alert.id = alert_id
                 body = card_to_dict(build(alert, due, facts, owner))
                 channel, to = self.services.route_for(recipient)
-                card_rows.append({"id": alert.card_id, "channel": channel, "user_id": recipient.id, "body": body,
-                                  "created_at": self.now})
-                outbox_rows.append({"channel": channel, "user_id": recipient.id, "recipient": to, "kind": "card",
-                                    "body": {"card": body}, "card_id": alert.card_id, "status": "pending",
-                                    "attempts": 0, "next_attempt_at": self.now, "created_at": self.now})
+                card_rows.append(
+                    {
+                        "id": alert.card_id,
+                        "channel": channel,
+                        "user_id": recipient.id,
+                        "body": body,
+                        "created_at": self.now,
+                    }
+                )
+                outbox_rows.append(
+                    {
+                        "channel": channel,
+                        "user_id": recipient.id,
+                        "recipient": to,
+                        "kind": "card",
+                        "body": {"card": body},
+                        "card_id": alert.card_id,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": self.now,
+                        "created_at": self.now,
+                    }
+                )
                 if after is not None:
                     after(alert, facts)
                 fired += 1
@@ -199,13 +254,24 @@ def scan_followups(services: Services, engine: ReminderEngine, now: datetime) ->
     lo, hi = rules.followup_date_range(now, wt, cfg)
     with services.uow_factory() as uow:
         candidates = SqlReminderQueries(uow.session).followup_candidates(lo, hi)
-        hits = [(d, dues) for d in sorted(candidates, key=lambda d: d.deal_id)
-                if (dues := rules.followup_dues(d, now, wt, cfg))]
+        hits = [
+            (d, dues)
+            for d in sorted(candidates, key=lambda d: d.deal_id)
+            if (dues := rules.followup_dues(d, now, wt, cfg))
+        ]
 
         def build(alert: Alert, due: Due, deal: rules.DealFacts, owner: User | None) -> Card:
             overdue = rules.overdue_workdays(deal.next_followup_on, now, wt) if deal.next_followup_on else 0
-            return cards.followup_card(alert, due, deal, owner, services.pipeline.name(deal.stage), overdue,
-                                       services.tz, cfg.snooze_days)
+            return cards.followup_card(
+                alert,
+                due,
+                deal,
+                owner,
+                services.pipeline.name(deal.stage),
+                overdue,
+                services.tz,
+                cfg.snooze_days,
+            )
 
         return _Batch(services, engine, uow, now).fire(rules.FOLLOWUP, "deal", hits, build)
 
@@ -239,9 +305,18 @@ def scan_stalls(services: Services, engine: ReminderEngine, now: datetime) -> in
                 recent = uow.followups.for_deal(deal.deal_id, limit=3)
                 if engine.hooks.missing_evidence is not None:
                     missing = engine.hooks.missing_evidence(uow, deal.deal_id)
-            return cards.stall_card(alert, due, deal, owner, services.pipeline.name(deal.stage),
-                                    rules.dwell_text(deal, now, wt, limit), recent, missing, services.tz,
-                                    cfg.snooze_days)
+            return cards.stall_card(
+                alert,
+                due,
+                deal,
+                owner,
+                services.pipeline.name(deal.stage),
+                rules.dwell_text(deal, now, wt, limit),
+                recent,
+                missing,
+                services.tz,
+                cfg.snooze_days,
+            )
 
         return _Batch(services, engine, uow, now).fire(rules.STALL, "deal", hits, build)
 
@@ -251,8 +326,11 @@ def scan_untouched(services: Services, engine: ReminderEngine, now: datetime) ->
     lo, hi = rules.hours_range(now, wt, cfg, cfg.untouched_work_hours)
     with services.uow_factory() as uow:
         candidates = SqlReminderQueries(uow.session).untouched_candidates(lo, hi)
-        hits = [(c, dues) for c in sorted(candidates, key=lambda c: c.customer_id)
-                if (dues := rules.untouched_dues(c, now, wt, cfg))]
+        hits = [
+            (c, dues)
+            for c in sorted(candidates, key=lambda c: c.customer_id)
+            if (dues := rules.untouched_dues(c, now, wt, cfg))
+        ]
 
         def build(alert: Alert, due: Due, lead: rules.LeadFacts, owner: User | None) -> Card:
             return cards.untouched_card(alert, lead, owner, cfg.untouched_work_hours, services.tz)
@@ -268,8 +346,11 @@ def scan_unassigned(services: Services, engine: ReminderEngine, now: datetime) -
     lo, hi = rules.hours_range(now, wt, cfg, cfg.unassigned_work_hours)
     with services.uow_factory() as uow:
         candidates = SqlReminderQueries(uow.session).unassigned_candidates(lo, hi)
-        hits = [(c, dues) for c in sorted(candidates, key=lambda c: c.customer_id)
-                if (dues := rules.unassigned_dues(c, now, wt, cfg))]
+        hits = [
+            (c, dues)
+            for c in sorted(candidates, key=lambda c: c.customer_id)
+            if (dues := rules.unassigned_dues(c, now, wt, cfg))
+        ]
 
         def build(alert: Alert, due: Due, lead: rules.LeadFacts, owner: User | None) -> Card:
             return cards.unassigned_card(alert, lead, cfg.unassigned_work_hours, services.tz)
@@ -288,7 +369,9 @@ def scan_digests(services: Services, engine: ReminderEngine, now: datetime) -> i
     with services.uow_factory() as uow:
         q = SqlReminderQueries(uow.session)
         users = {u.id: u for u in uow.users.list(include_offboarded=True)}
-        managers = sorted((u for u in users.values() if u.has(Role.MANAGER) and u.is_active), key=lambda u: u.id)
+        managers = sorted(
+            (u for u in users.values() if u.has(Role.MANAGER) and u.is_active), key=lambda u: u.id
+        )
         dues = {m.id: rules.digest_due(m.id, now, wt, cfg) for m in managers}
         done = q.digest_windows([d.window for d in dues.values() if d is not None])
         for manager in managers:
@@ -301,8 +384,20 @@ def scan_digests(services: Services, engine: ReminderEngine, now: datetime) -> i
             if not alerts:
                 continue  # nothing happened and nothing waits: no card to read
             card_id = new_card_id()
-            alert = Alert(None, rules.DIGEST, "digest", 0, 1, due.window, manager.id, now, state="sent",
-                          action="digest", due_at=due.due_at, card_id=card_id)
+            alert = Alert(
+                None,
+                rules.DIGEST,
+                "digest",
+                0,
+                1,
+                due.window,
+                manager.id,
+                now,
+                state="sent",
+                action="digest",
+                due_at=due.due_at,
+                card_id=card_id,
+            )
             if uow.alerts.add_if_absent(alert) is None:
                 continue
             subjects = _subject_names(q, alerts)
@@ -320,4 +415,9 @@ def _subject_names(q: SqlReminderQueries, alerts: Sequence[Alert]) -> dict[tuple
 
 
 SCANS: tuple[Callable[[Services, ReminderEngine, datetime], int], ...] = (
-    scan_followups, scan_stalls, scan_untouched, scan_unassigned, scan_digests)
+    scan_followups,
+    scan_stalls,
+    scan_untouched,
+    scan_unassigned,
+    scan_digests,
+)

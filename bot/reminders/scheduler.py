@@ -53,9 +53,16 @@ def setup(bot_app: BotApp) -> None:
 
         scheduler = AsyncIOScheduler(timezone=services.tz)
         # one job for all scans; coalesce + max_instances=1: a slow run never piles up behind itself
-        scheduler.add_job(tick, "interval", seconds=engine.cfg.scan_interval_seconds, id=JOB_ID,
-                          max_instances=1, coalesce=True, misfire_grace_time=None,
-                          next_run_time=_now(services))
+        scheduler.add_job(
+            tick,
+            "interval",
+            seconds=engine.cfg.scan_interval_seconds,
+            id=JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=_now(services),
+        )
         scheduler.start()
         state["scheduler"] = scheduler
 

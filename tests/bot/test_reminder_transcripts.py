@@ -52,16 +52,27 @@ def count(services: Services, row: type) -> int:
 
 def forge(services: Services, user: str, action_id: str, card_ref: str | None = None) -> str:
     """A button press that did not come from the latest card: another user's card, or made up."""
-    press(services, CardAction(channel="console", event_id=f"console-{uuid.uuid4().hex}",
-                               sender_platform_id=user, action_id=action_id, card_ref=card_ref,
-                               received_at=services.clock.now()))
+    press(
+        services,
+        CardAction(
+            channel="console",
+            event_id=f"console-{uuid.uuid4().hex}",
+            sender_platform_id=user,
+            action_id=action_id,
+            card_ref=card_ref,
+            received_at=services.clock.now(),
+        ),
+    )
     out: list[str] = []
     drain_console(services, out.append)
     return "\n".join(out)
 
 
 def test_a_whole_escalation_due_overdue_manager_reassign(services: Services) -> None:
-    out = run(services, START + """
+    out = run(
+        services,
+        START
+        + """
         !advance 2d
         !advance 1d
         !advance 4d
@@ -69,7 +80,8 @@ def test_a_whole_escalation_due_overdue_manager_reassign(services: Services) -> 
         @zhaoqiang > 王五
         @zhangsan > 已跟进
         !advance 5d
-    """)
+    """,
+    )
     rep = replies(out, "zhangsan")
     assert "【今天该跟进：恒康医疗】" in rep[2] and "计划跟进：2026-03-11" in rep[2]
     assert "【跟进已逾期：恒康医疗】" in rep[3] and "已逾期 1 个工作日" in rep[3]
@@ -83,7 +95,10 @@ def test_a_whole_escalation_due_overdue_manager_reassign(services: Services) -> 
     # levels 1, 2 to the rep and 3 to the manager, each once; the old ladder stopped with the action
     sent = alerts(services, rule="followup", window="2026-03-11")
     assert [(a.level, a.recipient_id, a.state) for a in sent] == [
-        (1, "zhangsan", "superseded"), (2, "zhangsan", "superseded"), (3, "zhaoqiang", "reassigned")]
+        (1, "zhangsan", "superseded"),
+        (2, "zhangsan", "superseded"),
+        (3, "zhaoqiang", "reassigned"),
+    ]
     d = deal(services)
     assert d.owner_id == "wangwu" and d.next_followup_on == date(2026, 3, 17)
     # the new owner is reminded on the new date (and the ladder goes on for them)
@@ -92,12 +107,16 @@ def test_a_whole_escalation_due_overdue_manager_reassign(services: Services) -> 
 
 
 def test_done_asks_for_a_note_records_a_followup_and_stops_the_ladder(services: Services) -> None:
-    out = run(services, START + """
+    out = run(
+        services,
+        START
+        + """
         !advance 2d
         @zhangsan > 已跟进
         @zhangsan: 电话沟通，客户下周二看演示
         !advance 6d
-    """)
+    """,
+    )
     rep = replies(out, "zhangsan")
     assert "请用一句话说明这次跟进的情况" in rep[3]
     assert "（卡片已更新）【今天该跟进：恒康医疗】" in out and "✅ 张三 已跟进" in out
@@ -109,11 +128,15 @@ def test_done_asks_for_a_note_records_a_followup_and_stops_the_ladder(services: 
 
 
 def test_double_click_and_a_stale_card_answer_already_handled(services: Services) -> None:
-    out = run(services, START + """
+    out = run(
+        services,
+        START
+        + """
         !advance 3d
         @zhangsan > 延期3天
         @zhangsan > 延期3天
-    """)
+    """,
+    )
     rep = replies(out, "zhangsan")
     assert "⏰ 张三 已延期 3 天，下次跟进 03-15" in rep[-2]
     assert "这张卡片已处理（张三 03-12 10:00）" in rep[-1]
@@ -141,7 +164,9 @@ def test_wrong_presser_forged_and_malformed_ids_change_nothing(services: Service
     assert "延期天数只能是 1/3/7 天" in forge(services, "zhangsan", f"alert:snooze:{alert.id}:30d")
     assert "参数不正确" in forge(services, "zhangsan", f"alert:snooze:{alert.id}")
     assert "无效或已过期" in forge(services, "zhangsan", "alert:snooze:1:3d:'; drop table alerts")
-    assert "不属于这张卡片" in forge(services, "zhangsan", f"alert:snooze:{alert.id}:7d:x", card_ref=alert.card_id)
+    assert "不属于这张卡片" in forge(
+        services, "zhangsan", f"alert:snooze:{alert.id}:7d:x", card_ref=alert.card_id
+    )
     assert "只有该团队的主管" in forge(services, "zhangsan", f"alert:reassign:{alert.id}")
     assert "只有该团队的主管" in forge(services, "zhangsan", f"alert:assign:{alert.id}:lisi")
     (after,) = alerts(services)
@@ -156,11 +181,14 @@ def test_snooze_beyond_the_close_date_is_refused(services: Services) -> None:
         row = uow.session.scalars(select(DealRow)).one()
         row.close_date = date(2026, 3, 13)
         uow.commit()
-    out = run(services, """
+    out = run(
+        services,
+        """
         !advance 2d
         @zhangsan > 延期7天
         @zhangsan > 延期1天
-    """)
+    """,
+    )
     rep = replies(out, "zhangsan")
     assert "不能延期到 2026-03-18" in rep[-2] and "预计成交日期是 2026-03-13" in rep[-2]
     assert "已延期 1 天，下次跟进 03-12" in rep[-1]
@@ -176,11 +204,15 @@ def test_reassign_refuses_an_offboarded_or_absent_rep(services: Services) -> Non
         lisi.status, lisi.leave_until = UserStatus.ON_LEAVE, date(2026, 3, 30)  # type: ignore[union-attr]
         uow.users.save(lisi)  # type: ignore[arg-type]
         uow.commit()
-    out = run(services, START + """
+    out = run(
+        services,
+        START
+        + """
         !advance 7d
         @zhaoqiang > 转派
         @zhaoqiang: 李四
-    """)
+    """,
+    )
     manager = replies(out, "zhaoqiang")
     pick = next(m for m in manager if "转派给谁" in m)
     assert "王五" not in pick and "李四" not in pick  # neither is offered
@@ -192,12 +224,16 @@ def test_reassign_refuses_an_offboarded_or_absent_rep(services: Services) -> Non
 
 
 def test_mark_invalid_from_the_card_needs_a_reason_and_keeps_the_data(services: Services) -> None:
-    out = run(services, START + """
+    out = run(
+        services,
+        START
+        + """
         !advance 2d
         @zhangsan > 标记无效
         @zhangsan: 重复录入
         !advance 5d
-    """)
+    """,
+    )
     rep = replies(out, "zhangsan")
     assert "请说明把「恒康医疗」标记为无效的原因" in rep[3]
     assert any("已将客户「恒康医疗」标记为无效（原因：重复录入）" in m for m in rep)
@@ -207,11 +243,14 @@ def test_mark_invalid_from_the_card_needs_a_reason_and_keeps_the_data(services: 
 
 
 def test_untouched_lead_goes_to_the_manager_and_the_dormant_pool(services: Services) -> None:
-    out = run(services, """
+    out = run(
+        services,
+        """
         !now 2026-03-09 10:00
         @zhangsan: /新客户 恒康医疗 张伟 13812345678
         !advance 10d
-    """)
+    """,
+    )
     card = next(m for m in replies(out, "zhaoqiang") if "新线索 72 小时未跟进" in m)
     assert "张三 于 03-09 10:00 接手" in card and "[1] 转派" in card
     (alert,) = alerts(services, rule="untouched")
@@ -225,9 +264,19 @@ def test_untouched_lead_goes_to_the_manager_and_the_dormant_pool(services: Servi
 def test_unassigned_lead_goes_to_the_team_manager_who_assigns_it(services: Services) -> None:
     with services.uow_factory() as uow:
         now = services.clock.now()  # Tuesday 2026-03-10 09:00
-        uow.session.add(CustomerRow(name="瑞金医院", name_key="瑞金医院", owner_id=None, team="华东一组",
-                                    status="active", source="import", lead_state="new", created_at=now,
-                                    updated_at=now))
+        uow.session.add(
+            CustomerRow(
+                name="瑞金医院",
+                name_key="瑞金医院",
+                owner_id=None,
+                team="华东一组",
+                status="active",
+                source="import",
+                lead_state="new",
+                created_at=now,
+                updated_at=now,
+            )
+        )
         uow.commit()
     out = run(services, "!advance 1h")
     assert not replies(out, "zhaoqiang")
@@ -253,7 +302,10 @@ def test_stage_stall_rep_then_manager_with_a_diagnostic_then_director(services: 
     director = next(m for m in replies(out, "wangzong") if "商机停滞（请总监关注）" in m)
     assert "停留：9 个工作日" in director
     assert [(a.level, a.recipient_id) for a in alerts(services, rule="stall")] == [
-        (1, "zhangsan"), (2, "zhaoqiang"), (3, "wangzong")]
+        (1, "zhangsan"),
+        (2, "zhaoqiang"),
+        (3, "wangzong"),
+    ]
 
 
 def test_quiet_hours_and_a_restart_catch_up_once(services: Services) -> None:
@@ -273,11 +325,15 @@ def test_quiet_hours_and_a_restart_catch_up_once(services: Services) -> None:
 
 
 def test_the_digest_at_six_lists_who_acted_and_what_is_open(services: Services) -> None:
-    out = run(services, START + """
+    out = run(
+        services,
+        START
+        + """
         !advance 2d
         @zhangsan > 延期1天
         !advance 8h
-    """)
+    """,
+    )
     digest = next(m for m in replies(out, "zhaoqiang") if "今日提醒汇总（03-11）" in m)
     assert "今日提醒：1 条" in digest and "已处理：1 条（张三 1）" in digest and "仍待处理：0 条" in digest
     assert sum("今日提醒汇总" in m for m in replies(out, "zhaoqiang")) == 1

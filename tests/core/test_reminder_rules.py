@@ -26,8 +26,12 @@ def at(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=TZ)
 
 
-def deal(next_on: date | None = None, last: datetime | None = None, stage: str = "quote",
-         entered: datetime | None = None) -> DealFacts:
+def deal(
+    next_on: date | None = None,
+    last: datetime | None = None,
+    stage: str = "quote",
+    entered: datetime | None = None,
+) -> DealFacts:
     return DealFacts(7, 3, "zhangsan", stage, next_on, last, entered, "恒康医疗 商机", "恒康医疗", "华东一组")
 
 
@@ -92,17 +96,23 @@ def test_followup_ladder_across_national_day_and_a_due_date_inside_the_holiday()
     assert levels(r.followup_dues(d, at(2026, 10, 10, 9), WT, CFG))[-1] == (3, r.MANAGER)  # make-up Saturday
     on_holiday = deal(next_on=date(2026, 10, 2))
     assert r.followup_dues(on_holiday, at(2026, 10, 7, 12), WT, CFG) == []
-    assert [x.due_at for x in r.followup_dues(on_holiday, at(2026, 10, 8, 9), WT, CFG)] == [at(2026, 10, 8, 9)]
+    assert [x.due_at for x in r.followup_dues(on_holiday, at(2026, 10, 8, 9), WT, CFG)] == [
+        at(2026, 10, 8, 9)
+    ]
 
 
 def test_a_followup_on_the_due_day_ends_the_ladder_one_before_does_not() -> None:
     assert r.followup_dues(deal(date(2026, 3, 11), at(2026, 3, 11, 8)), at(2026, 3, 16, 9), WT, CFG) == []
-    assert len(r.followup_dues(deal(date(2026, 3, 11), at(2026, 3, 10, 23)), at(2026, 3, 16, 9), WT, CFG)) == 3
+    assert (
+        len(r.followup_dues(deal(date(2026, 3, 11), at(2026, 3, 10, 23)), at(2026, 3, 16, 9), WT, CFG)) == 3
+    )
     assert r.followup_dues(deal(None), at(2026, 3, 16, 9), WT, CFG) == []
 
 
 # ---------------------------------------------------------------------- untouched / unassigned
-def lead(owner: str | None = "zhangsan", assigned: datetime | None = None, created: datetime | None = None) -> LeadFacts:
+def lead(
+    owner: str | None = "zhangsan", assigned: datetime | None = None, created: datetime | None = None
+) -> LeadFacts:
     return LeadFacts(3, owner, "华东一组", assigned, created or at(2026, 3, 9, 10), "恒康医疗")
 
 
@@ -110,7 +120,12 @@ def test_untouched_lead_after_72_working_hours_goes_to_the_manager() -> None:
     ld = lead(assigned=at(2026, 3, 9, 10))
     assert r.untouched_dues(ld, at(2026, 3, 19, 9, 59), WT, CFG) == []
     (due,) = r.untouched_dues(ld, at(2026, 3, 19, 10), WT, CFG)
-    assert (due.rule, due.level, due.audience, due.window) == (r.UNTOUCHED, 1, r.MANAGER, "2026-03-09T02:00:00Z")
+    assert (due.rule, due.level, due.audience, due.window) == (
+        r.UNTOUCHED,
+        1,
+        r.MANAGER,
+        "2026-03-09T02:00:00Z",
+    )
     festival = lead(assigned=at(2026, 2, 13, 17))
     assert r.untouched_dues(festival, at(2026, 3, 3, 16, 59), WT, CFG) == []
     assert r.untouched_dues(festival, at(2026, 3, 3, 17), WT, CFG)
@@ -197,12 +212,15 @@ def test_config_defaults_and_refusals() -> None:
 
 
 def test_recipients_climb_the_org_and_skip_people_who_are_away() -> None:
-    users = {u.id: u for u in [
-        User("wangzong", "王总监", frozenset({Role.DIRECTOR})),
-        User("zhaoqiang", "赵强", frozenset({Role.MANAGER}), "华东一组", "wangzong"),
-        User("zhangsan", "张三", frozenset({Role.REP}), "华东一组", "zhaoqiang"),
-        User("lisi", "李四", frozenset({Role.REP}), "华东一组", "zhaoqiang", status=UserStatus.ON_LEAVE),
-    ]}
+    users = {
+        u.id: u
+        for u in [
+            User("wangzong", "王总监", frozenset({Role.DIRECTOR})),
+            User("zhaoqiang", "赵强", frozenset({Role.MANAGER}), "华东一组", "wangzong"),
+            User("zhangsan", "张三", frozenset({Role.REP}), "华东一组", "zhaoqiang"),
+            User("lisi", "李四", frozenset({Role.REP}), "华东一组", "zhaoqiang", status=UserStatus.ON_LEAVE),
+        ]
+    }
     assert r.audience_user(r.OWNER, users["zhangsan"], "华东一组", users).id == "zhangsan"  # type: ignore[union-attr]
     assert r.audience_user(r.OWNER, users["lisi"], "华东一组", users).id == "zhaoqiang"  # type: ignore[union-attr]
     assert r.audience_user(r.MANAGER, users["zhangsan"], None, users).id == "zhaoqiang"  # type: ignore[union-attr]

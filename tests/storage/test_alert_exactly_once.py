@@ -50,14 +50,44 @@ def seed_due_deals(services: Services, n: int = N) -> None:
     now = services.clock.now()
     with services.uow_factory() as uow:
         s = uow.session
-        s.execute(insert(CustomerRow), [
-            {"id": i, "name": f"客户{i}", "name_key": f"客户{i}", "owner_id": "zhangsan", "team": "华东一组",
-             "status": "active", "source": "bench", "lead_state": "contacted", "assigned_at": now,
-             "created_at": now, "updated_at": now} for i in range(1, n + 1)])
-        s.execute(insert(DealRow), [
-            {"id": i, "customer_id": i, "owner_id": "zhangsan", "title": f"商机{i}", "stage": "demo",
-             "status": "open", "pain_points": [], "stage_entered_at": now, "next_followup_on": DUE_DAY,
-             "created_at": now, "updated_at": now} for i in range(1, n + 1)])
+        s.execute(
+            insert(CustomerRow),
+            [
+                {
+                    "id": i,
+                    "name": f"客户{i}",
+                    "name_key": f"客户{i}",
+                    "owner_id": "zhangsan",
+                    "team": "华东一组",
+                    "status": "active",
+                    "source": "bench",
+                    "lead_state": "contacted",
+                    "assigned_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(1, n + 1)
+            ],
+        )
+        s.execute(
+            insert(DealRow),
+            [
+                {
+                    "id": i,
+                    "customer_id": i,
+                    "owner_id": "zhangsan",
+                    "title": f"商机{i}",
+                    "stage": "demo",
+                    "status": "open",
+                    "pain_points": [],
+                    "stage_entered_at": now,
+                    "next_followup_on": DUE_DAY,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(1, n + 1)
+            ],
+        )
         uow.commit()
 
 
@@ -66,7 +96,12 @@ def scanner(services: Services, tmp_path: Path, mode: str, barrier: Path) -> sub
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, url, SCAN_AT.isoformat(), mode, str(barrier), str(tmp_path / "data")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def counts(services: Services) -> tuple[int, int, int]:
@@ -93,8 +128,9 @@ def test_two_scanner_processes_on_postgresql_fire_each_alert_once(services: Serv
     assert counts(services) == (N, N, N)
     with services.uow_factory() as uow:
         keys = uow.session.execute(select(AlertRow.subject_id, AlertRow.card_id)).all()
-        linked = uow.session.scalar(select(func.count()).select_from(OutboxRow)
-                                    .where(OutboxRow.card_id.in_([c for _, c in keys])))
+        linked = uow.session.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.card_id.in_([c for _, c in keys]))
+        )
     assert len({k for k, _ in keys}) == N and linked == N  # every alert's card is in the outbox
 
 
@@ -116,8 +152,9 @@ class RecordingSender:
         return ref
 
 
-async def test_a_crash_between_scan_and_send_loses_nothing_and_repeats_nothing(services: Services,
-                                                                               tmp_path: Path) -> None:
+async def test_a_crash_between_scan_and_send_loses_nothing_and_repeats_nothing(
+    services: Services, tmp_path: Path
+) -> None:
     seed_due_deals(services, 60)
     barrier = tmp_path / "go"
     barrier.touch()
