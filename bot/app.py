@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.api import setup as setup_api
 from bot.clock import SystemClock
+from bot.dedup_check import build_duplicate_check
 from bot.dispatch import AsyncDispatcher
 from bot.handlers import build_root_router
 from bot.outbox import drain_once
+from bot.reminders.scheduler import install as install_reminders
+from bot.reminders.scheduler import setup as setup_reminders
 from bot.services import Services
 from bot.settings import Settings
 from bot.types import ChannelSender
+from bot.workcal import build_work_calendar
 from core.pipeline import Pipeline
 from core.ports import Clock
-from core.usecases.customers import ExactDuplicateCheck
 from storage.db import create_db_engine, upgrade
 from storage.uow import UnitOfWorkFactory
 
@@ -39,18 +42,10 @@ def _parser_factory(services_calendar: Any) -> Any:
 
 
 def build_calendar(settings: Settings) -> Any:
-    try:
-        from bot.workcal import build_work_calendar
-    except ImportError:
-        return None
     return build_work_calendar(settings.calendar)
 
 
 def build_dedup(settings: Settings) -> Any:
-    try:
-        from bot.dedup_check import build_duplicate_check
-    except ImportError:
-        return ExactDuplicateCheck()
     return build_duplicate_check(settings.dedup)
 
 
@@ -70,27 +65,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
         calendar=calendar,
     )
     services.parser_factory = _parser_factory(calendar)
-    for install in _service_hooks():
-        install(services)
+    install_reminders(services)  # the scans that the scheduler and `!advance` run
     return services
-
-
-# feature modules that hook into the services (e.g. the reminder scans that `!advance` runs)
-SERVICE_HOOKS = ("bot.reminders.scheduler",)
-
-
-def _service_hooks() -> list[Any]:
-    hooks = []
-    for name in SERVICE_HOOKS:
-        try:
-            module = __import__(name, fromlist=["install"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "install"):
-            hooks.append(module.install)
-    return hooks
 
 
 class BotApp:
@@ -150,6 +126,7 @@ class BotApp:
 def build_app(settings: Settings, *, clock: Clock | None = None, services: Services | None = None) -> BotApp:
     services = services or build_services(settings, clock=clock)
     bot = BotApp(services)
+    _attachments_under_data_dir(settings)
     if settings.wecom.enabled:
         from bot.channels.wecom import setup_wecom
 
@@ -158,27 +135,14 @@ def build_app(settings: Settings, *, clock: Clock | None = None, services: Servi
         from bot.channels.dingtalk import setup_dingtalk
 
         bot.senders["dingtalk"] = setup_dingtalk(bot.web, settings.dingtalk, bot.dispatcher)
-    for extra in _extra_setups():
-        extra(bot)
+    setup_api(bot)
+    setup_reminders(bot)
     return bot
 
 
-def _extra_setups() -> list[Any]:
-    """Feature modules that add routes or loops (call-log API, reminder scheduler)."""
-    setups = []
-    for name in ("bot.api", "bot.reminders.scheduler"):
-        try:
-            module = __import__(name, fromlist=["setup"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        if hasattr(module, "setup"):
-            setups.append(module.setup)
-    return setups
-
-
-def data_path(settings: Settings, *parts: str) -> Path:
-    path = settings.data_dir.joinpath(*parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def _attachments_under_data_dir(settings: Settings) -> None:
+    """Channel downloads go under the configured data dir unless a path was set explicitly."""
+    for name, channel in (("wecom", settings.wecom), ("dingtalk", settings.dingtalk)):
+        default = type(channel).model_fields["attachments_dir"].default
+        if channel.attachments_dir == default:
+            channel.attachments_dir = settings.data_dir / "attachments" / name
