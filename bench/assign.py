@@ -52,9 +52,18 @@ def make_org(factory: UnitOfWorkFactory, reps: int, teams: int, seed: int) -> di
             team = f"T{r % teams:02d}"
             products = PRODUCTS if rnd.random() < 0.5 else (rnd.choice(PRODUCTS),)
             uid = f"r{r:04d}"
-            uow.users.save(User(uid, f"销售{r}", frozenset({Role.REP}), team=team,
-                                manager_id=f"m{r % teams:02d}", regions=(f"R{(r % teams) // 2}",),
-                                products=products, capacity=15))
+            uow.users.save(
+                User(
+                    uid,
+                    f"销售{r}",
+                    frozenset({Role.REP}),
+                    team=team,
+                    manager_id=f"m{r % teams:02d}",
+                    regions=(f"R{(r % teams) // 2}",),
+                    products=products,
+                    capacity=15,
+                )
+            )
             members[team].append(uid)
         uow.commit()
     return members
@@ -64,9 +73,20 @@ def insert_leads(factory: UnitOfWorkFactory, start: int, n: int, teams: int, rnd
     rows = []
     for i in range(start, start + n):
         team = f"T{rnd.randrange(teams):02d}"
-        rows.append({"name": f"线索{i}", "name_key": f"线索{i}", "team": team, "region": f"R{int(team[1:]) // 2}",
-                     "status": "active", "source": "import", "created_by": "admin", "lead_state": "new",
-                     "created_at": NOW, "updated_at": NOW})
+        rows.append(
+            {
+                "name": f"线索{i}",
+                "name_key": f"线索{i}",
+                "team": team,
+                "region": f"R{int(team[1:]) // 2}",
+                "status": "active",
+                "source": "import",
+                "created_by": "admin",
+                "lead_state": "new",
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+        )
     with factory() as uow:
         ids = list(uow.session.scalars(insert(CustomerRow).returning(CustomerRow.id), rows))
         uow.commit()
@@ -75,17 +95,25 @@ def insert_leads(factory: UnitOfWorkFactory, start: int, n: int, teams: int, rnd
 
 def contact_some(factory: UnitOfWorkFactory, round_no: int, pct: int) -> None:
     with factory() as uow:
-        uow.session.execute(update(CustomerRow).where(CustomerRow.lead_state == "new",
-                                                      CustomerRow.owner_id.is_not(None),
-                                                      (CustomerRow.id + round_no) % 100 < pct)
-                            .values(lead_state="contacted"))
+        uow.session.execute(
+            update(CustomerRow)
+            .where(
+                CustomerRow.lead_state == "new",
+                CustomerRow.owner_id.is_not(None),
+                (CustomerRow.id + round_no) % 100 < pct,
+            )
+            .values(lead_state="contacted")
+        )
         uow.commit()
 
 
 def max_new_per_rep(factory: UnitOfWorkFactory) -> int:
     with factory() as uow:
-        q = (select(func.count()).where(CustomerRow.lead_state == "new", CustomerRow.owner_id.is_not(None))
-             .group_by(CustomerRow.owner_id))
+        q = (
+            select(func.count())
+            .where(CustomerRow.lead_state == "new", CustomerRow.owner_id.is_not(None))
+            .group_by(CustomerRow.owner_id)
+        )
         return max(uow.session.scalars(q).all(), default=0)
 
 
@@ -99,20 +127,34 @@ def run_rules(factory: UnitOfWorkFactory, ids: list[int], products: list[str | N
     return time.perf_counter() - t0
 
 
-def run_counter(factory: UnitOfWorkFactory, ids: list[int], members: dict[str, list[str]],
-                counters: dict[str, int]) -> float:
+def run_counter(
+    factory: UnitOfWorkFactory, ids: list[int], members: dict[str, list[str]], counters: dict[str, int]
+) -> float:
     t0 = time.perf_counter()
     with factory() as uow:
-        teams = dict(uow.session.execute(select(CustomerRow.id, CustomerRow.team).where(CustomerRow.id.in_(ids))).all())
+        teams = dict(
+            uow.session.execute(select(CustomerRow.id, CustomerRow.team).where(CustomerRow.id.in_(ids))).all()
+        )
         changes = []
         for cid in ids:
             team = teams[cid]
             reps = members[team]
             owner = reps[counters[team] % len(reps)]
             counters[team] += 1
-            changes.append({"id": cid, "owner_id": owner, "team": team, "assigned_at": NOW, "updated_at": NOW})
-            uow.session.add(AssignmentRow(subject_type="customer", subject_id=cid, from_user=None, to_user=owner,
-                                          actor_id="admin", reason="轮转计数", at=NOW))
+            changes.append(
+                {"id": cid, "owner_id": owner, "team": team, "assigned_at": NOW, "updated_at": NOW}
+            )
+            uow.session.add(
+                AssignmentRow(
+                    subject_type="customer",
+                    subject_id=cid,
+                    from_user=None,
+                    to_user=owner,
+                    actor_id="admin",
+                    reason="轮转计数",
+                    at=NOW,
+                )
+            )
         uow.session.flush()
         uow.session.execute(update(CustomerRow), changes)  # the same bulk write the real path uses
         uow.commit()
@@ -146,7 +188,7 @@ def bench(label: str, url: str, args: argparse.Namespace, cleanup: Callable[[], 
             uow.session.execute(update(CustomerRow).values(owner_id=None))  # the counter starts from scratch
             uow.commit()
         for start in range(0, len(all_ids), args.batch):
-            counter_time += run_counter(factory, all_ids[start:start + args.batch], members, counters)
+            counter_time += run_counter(factory, all_ids[start : start + args.batch], members, counters)
     finally:
         engine.dispose()
         if cleanup:
@@ -154,12 +196,16 @@ def bench(label: str, url: str, args: argparse.Namespace, cleanup: Callable[[], 
     rules_rate = args.leads / rules_time
     counter_rate = args.leads / counter_time
     print(f"{label}: {args.leads} leads, {args.reps} reps in {args.teams} teams, batches of {args.batch}")
-    print(f"  round robin with rules : {rules_rate:8.0f} assignments/s ({rules_time:.1f} s); "
-          f"{assigned} assigned, {pooled} to the pool")
+    print(
+        f"  round robin with rules : {rules_rate:8.0f} assignments/s ({rules_time:.1f} s); "
+        f"{assigned} assigned, {pooled} to the pool"
+    )
     print(f"  plain round-robin count: {counter_rate:8.0f} assignments/s ({counter_time:.1f} s)")
     print(f"  ratio rules/counter    : {rules_rate / counter_rate:.2f}")
-    print(f"  capacity check         : max uncontacted leads held by one rep after any batch = {worst} "
-          f"(capacity 15) → {'OK' if worst <= 15 else 'EXCEEDED'}")
+    print(
+        f"  capacity check         : max uncontacted leads held by one rep after any batch = {worst} "
+        f"(capacity 15) → {'OK' if worst <= 15 else 'EXCEEDED'}"
+    )
 
 
 def pg_schema(base: str) -> tuple[str, Callable[[], None]] | None:
@@ -189,8 +235,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=500)
     ap.add_argument("--teams", type=int, default=20)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--contact-pct", type=int, default=10,
-                    help="share of uncontacted leads the reps contact between batches (low: reps fill up)")
+    ap.add_argument(
+        "--contact-pct",
+        type=int,
+        default=10,
+        help="share of uncontacted leads the reps contact between batches (low: reps fill up)",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-pg", action="store_true")

@@ -15,6 +15,8 @@ from bot.clock import SystemClock
 from bot.dedup_check import build_duplicate_check
 from bot.dispatch import AsyncDispatcher
 from bot.handlers import build_root_router
+from bot.handlers.assignment import install as install_assignment
+from bot.handlers.deals import install as install_stages
 from bot.outbox import drain_once
 from bot.reminders.scheduler import install as install_reminders
 from bot.reminders.scheduler import setup as setup_reminders
@@ -66,6 +68,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     )
     services.parser_factory = _parser_factory(calendar)
     install_reminders(services)  # the scans that the scheduler and `!advance` run
+    install_stages(services)  # [pipeline]: checked at start, its stages used everywhere
+    install_assignment(services)  # [assignment]: checked at start
     return services
 
 

@@ -89,19 +89,30 @@ def why_not(rep: User, lead: Lead, load: RepLoad, today: date, config: Assignmen
     return None
 
 
-def choose(reps: Iterable[User], lead: Lead, loads: dict[str, RepLoad], today: date,
-           config: AssignmentConfig) -> User | None:
+def choose(
+    reps: Iterable[User], lead: Lead, loads: dict[str, RepLoad], today: date, config: AssignmentConfig
+) -> User | None:
     """The rep whose turn it is, or None when nobody can take the lead (it goes to the pool)."""
+    return rank(reps, lead, loads, today, config)[0]
+
+
+def rank(
+    reps: Iterable[User], lead: Lead, loads: dict[str, RepLoad], today: date, config: AssignmentConfig
+) -> tuple[User | None, list[tuple[str, str]]]:
+    """`choose`, plus why each rep who could not take the lead was passed over (for the pool card)."""
     best: tuple[float, datetime, str] | None = None
     chosen = None
+    skipped: list[tuple[str, str]] = []
     for rep in reps:
         load = loads.get(rep.id, RepLoad())
-        if why_not(rep, lead, load, today, config) is not None:
+        reason = why_not(rep, lead, load, today, config)
+        if reason is not None:
+            skipped.append((rep.name, reason))
             continue
         key = ((load.received_today + 1) / weight(rep, config), load.last_assigned_at or _EPOCH, rep.id)
         if best is None or key < best:
             best, chosen = key, rep
-    return chosen
+    return chosen, skipped
 
 
 def team_territory(team: str, members: Iterable[User], config: AssignmentConfig) -> TeamConfig:
@@ -138,7 +149,9 @@ def team_manager(team: str | None, users: Sequence[User], config: AssignmentConf
         found = next((u for u in users if u.id == configured.manager), None)
         if found is not None:
             return found
-    managers = [u for u in users if u.team == team and u.has(Role.MANAGER) and u.status != UserStatus.OFFBOARDED]
+    managers = [
+        u for u in users if u.team == team and u.has(Role.MANAGER) and u.status != UserStatus.OFFBOARDED
+    ]
     if managers:
         return managers[0]
     reps_managers = {u.manager_id for u in users if u.team == team and u.manager_id}

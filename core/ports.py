@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from core.imports import ImportBatch, ReviewItem
 from core.model import (
     Alert,
     Assignment,
@@ -178,3 +179,30 @@ class FileStore(Protocol):
     def put(self, path: str) -> tuple[str, str]:
         """Copy the file into the store; returns (sha256, stored_path)."""
         ...
+
+
+# ---------------------------------------------------------------- customer import and its review
+class ImportBatchRepository(Protocol):
+    def add(self, batch: ImportBatch) -> ImportBatch: ...
+    def get(self, batch_id: int) -> ImportBatch | None: ...
+    def by_sha256(self, sha256: str) -> list[ImportBatch]: ...
+    def update(self, batch: ImportBatch) -> None: ...
+
+
+class ReviewItemRepository(Protocol):
+    def add(self, item: ReviewItem) -> ReviewItem: ...
+    def get(self, item_id: int, *, lock: bool = False) -> ReviewItem | None: ...
+    def update(self, item: ReviewItem) -> None: ...
+    def for_file_row(self, sha256: str, row_no: int) -> ReviewItem | None:
+        """The item an earlier import of the same file (same sha256) made for that row, if any."""
+        ...
+
+    def pending(self, *, limit: int = 20, after_id: int = 0) -> list[ReviewItem]: ...
+    def count_pending(self) -> int: ...
+
+
+class ImportUnitOfWork(StageUnitOfWork, Protocol):
+    """The unit of work of an import: customers (through the duplicate check), batches, review items."""
+
+    import_batches: ImportBatchRepository
+    reviews: ReviewItemRepository

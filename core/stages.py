@@ -50,20 +50,33 @@ class StageRule(BaseModel):
 
 
 DEFAULT_LOST_REASONS = ["价格太高", "选择了竞品", "预算取消", "需求变化", "项目暂停", "联系不上", "其他"]
-DEFAULT_ATTACHMENT_KINDS = {"requirements": "需求文档", "quote": "报价单", "contract": "合同扫描件",
-                            "other": "其他材料"}
+DEFAULT_ATTACHMENT_KINDS = {
+    "requirements": "需求文档",
+    "quote": "报价单",
+    "contract": "合同扫描件",
+    "other": "其他材料",
+}
 
 DEFAULT_STAGE_RULES: list[StageRule] = [
     StageRule(key="lead", name="线索"),
     StageRule(key="qualified", name="初步接触"),
     StageRule(key="needs_confirmed", name="需求确认"),
     # leaving 需求确认: a requirements document, or at least 2 effective calls
-    StageRule(key="demo", name="方案演示",
-              entry=[EvidenceRule(attachments=["requirements"]), EvidenceRule(effective_calls=2)]),
+    StageRule(
+        key="demo",
+        name="方案演示",
+        entry=[EvidenceRule(attachments=["requirements"]), EvidenceRule(effective_calls=2)],
+    ),
     StageRule(key="quote", name="报价", entry=[EvidenceRule(fields=["amount"])], max_dwell_days=3),
     StageRule(key="contract_review", name="合同评审", entry=[EvidenceRule(attachments=["quote"])]),
-    StageRule(key="won", name="已签约", entry=[EvidenceRule(attachments=["contract"])], max_dwell_days=None,
-              freeze_on_entry=["amount", "products", "payment_terms"], outcome="won"),
+    StageRule(
+        key="won",
+        name="已签约",
+        entry=[EvidenceRule(attachments=["contract"])],
+        max_dwell_days=None,
+        freeze_on_entry=["amount", "products", "payment_terms"],
+        outcome="won",
+    ),
     StageRule(key="lost", name="已流失", max_dwell_days=None, outcome="lost"),
 ]
 
@@ -71,7 +84,9 @@ DEFAULT_STAGE_RULES: list[StageRule] = [
 class PipelineConfig(BaseModel):
     """`[pipeline]` in crmbot.toml. Every key has a shipped default."""
 
-    stages: list[StageRule] = Field(default_factory=lambda: [s.model_copy(deep=True) for s in DEFAULT_STAGE_RULES])
+    stages: list[StageRule] = Field(
+        default_factory=lambda: [s.model_copy(deep=True) for s in DEFAULT_STAGE_RULES]
+    )
     lost_reasons: list[str] = Field(default_factory=lambda: list(DEFAULT_LOST_REASONS), min_length=1)
     attachment_kinds: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ATTACHMENT_KINDS))
     max_attachment_mb: float = Field(default=20, gt=0)
@@ -86,7 +101,7 @@ class PipelineConfig(BaseModel):
             raise ValueError(f"pipeline.stages: duplicate stage name in {names}")
         for outcome in ("won", "lost"):
             if sum(1 for s in self.stages if s.outcome == outcome) != 1:
-                raise ValueError(f"pipeline.stages: exactly one stage needs outcome = \"{outcome}\"")
+                raise ValueError(f'pipeline.stages: exactly one stage needs outcome = "{outcome}"')
         open_stages = [s for s in self.stages if s.outcome is None]
         if not open_stages or self.stages[0].outcome is not None:
             raise ValueError("pipeline.stages: the first stage must be an open stage (e.g. 线索)")
@@ -96,8 +111,10 @@ class PipelineConfig(BaseModel):
             for rule in stage.entry:
                 for kind in rule.attachments:
                     if kind not in self.attachment_kinds:
-                        raise ValueError(f"pipeline.stages.{stage.key}: unknown attachment kind {kind!r} "
-                                         f"(known: {', '.join(self.attachment_kinds)})")
+                        raise ValueError(
+                            f"pipeline.stages.{stage.key}: unknown attachment kind {kind!r} "
+                            f"(known: {', '.join(self.attachment_kinds)})"
+                        )
                 for name in rule.fields:
                     if name not in DEAL_FIELD_NAMES:
                         raise ValueError(f"pipeline.stages.{stage.key}: unknown deal field {name!r}")
@@ -156,8 +173,9 @@ class StageRules:
         self.config = config or PipelineConfig()
         self._by_key = {s.key: s for s in self.config.stages}
         self._order = [s.key for s in self.config.stages if s.outcome != "lost"]
-        self.pipeline = Pipeline(tuple(Stage(s.key, s.name, terminal=s.outcome is not None)
-                                       for s in self.config.stages))
+        self.pipeline = Pipeline(
+            tuple(Stage(s.key, s.name, terminal=s.outcome is not None) for s in self.config.stages)
+        )
 
     @classmethod
     def from_settings(cls, raw: dict[str, Any] | None) -> StageRules:
@@ -201,7 +219,7 @@ class StageRules:
     def between(self, current: str, target: str) -> list[StageRule]:
         """The stages a move from `current` to `target` would skip (exclusive at both ends)."""
         a, b = self.position(current), self.position(target)
-        return [self._by_key[k] for k in self._order[a + 1:b]]
+        return [self._by_key[k] for k in self._order[a + 1 : b]]
 
     # ---------------------------------------------------------------- evidence
     def kind_name(self, kind: str) -> str:
@@ -246,7 +264,7 @@ class StageRules:
         if stage_key not in self._order:
             return []
         out: list[str] = []
-        for key in self._order[:self._order.index(stage_key) + 1]:
+        for key in self._order[: self._order.index(stage_key) + 1]:
             out += [f for f in self._by_key[key].freeze_on_entry if f not in out]
         return out
 
@@ -279,10 +297,20 @@ class StageRules:
 
 
 # Words reps use for the shipped attachment kinds.
-KIND_SYNONYMS = {"需求": "requirements", "需求书": "requirements", "需求说明": "requirements",
-                 "需求说明书": "requirements", "报价": "quote", "报价表": "quote", "合同": "contract",
-                 "合同扫描": "contract", "签约合同": "contract", "盖章合同": "contract", "其他": "other",
-                 "资料": "other"}
+KIND_SYNONYMS = {
+    "需求": "requirements",
+    "需求书": "requirements",
+    "需求说明": "requirements",
+    "需求说明书": "requirements",
+    "报价": "quote",
+    "报价表": "quote",
+    "合同": "contract",
+    "合同扫描": "contract",
+    "签约合同": "contract",
+    "盖章合同": "contract",
+    "其他": "other",
+    "资料": "other",
+}
 
 
 def dwell_days(entered: date, today: date, calendar: WorkCalendar | None) -> int:
@@ -302,8 +330,9 @@ def dwell_deadline(entered: date, limit_days: int, calendar: WorkCalendar | None
 DEFAULT_RULES = StageRules()
 
 
-def missing_evidence(deal: Deal, target_stage: str, evidence_summary: EvidenceSummary,
-                     *, rules: StageRules | None = None) -> list[str]:
+def missing_evidence(
+    deal: Deal, target_stage: str, evidence_summary: EvidenceSummary, *, rules: StageRules | None = None
+) -> list[str]:
     """Module-level form for callers holding no rules object (the reminders' stall diagnostic)."""
     return (rules or DEFAULT_RULES).missing_evidence(deal, target_stage, evidence_summary)
 

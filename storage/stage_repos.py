@@ -17,8 +17,19 @@ from storage.repositories import SqlCustomerRepository, deal_from_row, user_from
 
 
 def _approval(r: ApprovalRow) -> Approval:
-    return Approval(r.id, r.kind, r.deal_id, r.requested_by, r.approver_id, dict(r.payload or {}), r.reason,
-                    r.state, r.decided_by, r.decided_at, r.created_at)
+    return Approval(
+        r.id,
+        r.kind,
+        r.deal_id,
+        r.requested_by,
+        r.approver_id,
+        dict(r.payload or {}),
+        r.reason,
+        r.state,
+        r.decided_by,
+        r.decided_at,
+        r.created_at,
+    )
 
 
 class SqlApprovalRepository:
@@ -26,9 +37,16 @@ class SqlApprovalRepository:
         self.s = session
 
     def add(self, approval: Approval) -> Approval:
-        row = ApprovalRow(kind=approval.kind, deal_id=approval.deal_id, requested_by=approval.requested_by,
-                          approver_id=approval.approver_id, payload=approval.payload, reason=approval.reason,
-                          state=approval.state, created_at=approval.created_at)
+        row = ApprovalRow(
+            kind=approval.kind,
+            deal_id=approval.deal_id,
+            requested_by=approval.requested_by,
+            approver_id=approval.approver_id,
+            payload=approval.payload,
+            reason=approval.reason,
+            state=approval.state,
+            created_at=approval.created_at,
+        )
         self.s.add(row)
         self.s.flush()
         approval.id = row.id
@@ -42,12 +60,18 @@ class SqlApprovalRepository:
         return _approval(row) if row else None
 
     def update(self, approval: Approval) -> None:
-        self.s.execute(update(ApprovalRow).where(ApprovalRow.id == approval.id).values(
-            state=approval.state, decided_by=approval.decided_by, decided_at=approval.decided_at))
+        self.s.execute(
+            update(ApprovalRow)
+            .where(ApprovalRow.id == approval.id)
+            .values(state=approval.state, decided_by=approval.decided_by, decided_at=approval.decided_at)
+        )
 
     def pending_for_deal(self, deal_id: int) -> list[Approval]:
-        rows = self.s.scalars(select(ApprovalRow).where(ApprovalRow.deal_id == deal_id,
-                                                        ApprovalRow.state == "pending").order_by(ApprovalRow.id))
+        rows = self.s.scalars(
+            select(ApprovalRow)
+            .where(ApprovalRow.deal_id == deal_id, ApprovalRow.state == "pending")
+            .order_by(ApprovalRow.id)
+        )
         return [_approval(r) for r in rows]
 
 
@@ -56,20 +80,43 @@ class SqlEvidenceRepository:
         self.s = session
 
     def add(self, evidence: EvidenceFile) -> EvidenceFile:
-        row = EvidenceFileRow(deal_id=evidence.deal_id, customer_id=evidence.customer_id, kind=evidence.kind,
-                              sha256=evidence.sha256, filename=evidence.filename, content_type=evidence.content_type,
-                              size=evidence.size, stored_path=evidence.stored_path, uploaded_by=evidence.uploaded_by,
-                              created_at=evidence.created_at)
+        row = EvidenceFileRow(
+            deal_id=evidence.deal_id,
+            customer_id=evidence.customer_id,
+            kind=evidence.kind,
+            sha256=evidence.sha256,
+            filename=evidence.filename,
+            content_type=evidence.content_type,
+            size=evidence.size,
+            stored_path=evidence.stored_path,
+            uploaded_by=evidence.uploaded_by,
+            created_at=evidence.created_at,
+        )
         self.s.add(row)
         self.s.flush()
         evidence.id = row.id
         return evidence
 
     def for_deal(self, deal_id: int) -> list[EvidenceFile]:
-        rows = self.s.scalars(select(EvidenceFileRow).where(EvidenceFileRow.deal_id == deal_id)
-                              .order_by(EvidenceFileRow.id))
-        return [EvidenceFile(r.id, r.deal_id, r.customer_id, r.kind, r.sha256, r.filename, r.size, r.stored_path,
-                             r.uploaded_by, r.created_at, r.content_type) for r in rows]
+        rows = self.s.scalars(
+            select(EvidenceFileRow).where(EvidenceFileRow.deal_id == deal_id).order_by(EvidenceFileRow.id)
+        )
+        return [
+            EvidenceFile(
+                r.id,
+                r.deal_id,
+                r.customer_id,
+                r.kind,
+                r.sha256,
+                r.filename,
+                r.size,
+                r.stored_path,
+                r.uploaded_by,
+                r.created_at,
+                r.content_type,
+            )
+            for r in rows
+        ]
 
 
 class SqlWorkloadRepository:
@@ -87,13 +134,21 @@ class SqlWorkloadRepository:
         if not ids:
             return []
         # populate_existing: read committed — see what the transaction we waited for wrote
-        q = (select(UserRow).where(UserRow.id.in_(ids)).order_by(UserRow.id)
-             .execution_options(populate_existing=True))
+        q = (
+            select(UserRow)
+            .where(UserRow.id.in_(ids))
+            .order_by(UserRow.id)
+            .execution_options(populate_existing=True)
+        )
         if self.s.get_bind().dialect.name == "postgresql":
             q = q.with_for_update()
         else:
-            self.s.execute(update(UserRow).where(UserRow.id.in_(ids)).values(capacity=UserRow.capacity)
-                           .execution_options(synchronize_session=False))
+            self.s.execute(
+                update(UserRow)
+                .where(UserRow.id.in_(ids))
+                .values(capacity=UserRow.capacity)
+                .execution_options(synchronize_session=False)
+            )
         rows = self.s.scalars(q).all()
         return [user_from_row(r) for r in rows]
 
@@ -102,21 +157,33 @@ class SqlWorkloadRepository:
         if not ids:
             return {}
         c = CustomerRow
-        new = func.sum(case((and_(c.lead_state == "new", c.status == CustomerStatus.ACTIVE.value), 1), else_=0))
+        new = func.sum(
+            case((and_(c.lead_state == "new", c.status == CustomerStatus.ACTIVE.value), 1), else_=0)
+        )
         # leads handed to the rep today; customers they found themselves do not use up their turn
         handed = and_(c.assigned_at >= since, or_(c.created_by.is_(None), c.created_by != c.owner_id))
         today = func.sum(case((handed, 1), else_=0))
-        rows = self.s.execute(select(c.owner_id, new, today, func.max(c.assigned_at))
-                              .where(c.owner_id.in_(ids)).group_by(c.owner_id)).all()
-        return {owner: RepLoad(int(new_count or 0), int(today_count or 0), last)
-                for owner, new_count, today_count, last in rows}
+        rows = self.s.execute(
+            select(c.owner_id, new, today, func.max(c.assigned_at))
+            .where(c.owner_id.in_(ids))
+            .group_by(c.owner_id)
+        ).all()
+        return {
+            owner: RepLoad(int(new_count or 0), int(today_count or 0), last)
+            for owner, new_count, today_count, last in rows
+        }
 
     def open_deals(self, customer_ids: Sequence[int]) -> dict[int, list[Deal]]:
         out: dict[int, list[Deal]] = {}
         if not customer_ids:
             return out
-        q = (select(DealRow).where(DealRow.customer_id.in_(sorted(set(customer_ids))),
-                                   DealRow.status == DealStatus.OPEN.value).order_by(DealRow.id))
+        q = (
+            select(DealRow)
+            .where(
+                DealRow.customer_id.in_(sorted(set(customer_ids))), DealRow.status == DealStatus.OPEN.value
+            )
+            .order_by(DealRow.id)
+        )
         for row in self.s.scalars(q):
             out.setdefault(row.customer_id, []).append(deal_from_row(row))
         return out
@@ -125,9 +192,19 @@ class SqlWorkloadRepository:
         if not customers:
             return
         self.s.flush()  # pending ORM changes first, then the bulk UPDATE by primary key
-        self.s.execute(update(CustomerRow), [
-            {"id": c.id, "owner_id": c.owner_id, "team": c.team, "assigned_at": c.assigned_at, "updated_at": now}
-            for c in customers])
+        self.s.execute(
+            update(CustomerRow),
+            [
+                {
+                    "id": c.id,
+                    "owner_id": c.owner_id,
+                    "team": c.team,
+                    "assigned_at": c.assigned_at,
+                    "updated_at": now,
+                }
+                for c in customers
+            ],
+        )
         self._expire(CustomerRow, [c.id for c in customers])
 
     def set_deal_owners(self, changes: Sequence[tuple[int, str | None]], now: datetime) -> None:
@@ -144,9 +221,12 @@ class SqlWorkloadRepository:
                 self.s.expire(obj)
 
     def pool(self, team: str | None, *, limit: int = 20) -> list[Customer]:
-        q = (select(CustomerRow.id).where(CustomerRow.owner_id.is_(None),
-                                          CustomerRow.status == CustomerStatus.ACTIVE.value)
-             .order_by(CustomerRow.created_at, CustomerRow.id).limit(limit))
+        q = (
+            select(CustomerRow.id)
+            .where(CustomerRow.owner_id.is_(None), CustomerRow.status == CustomerStatus.ACTIVE.value)
+            .order_by(CustomerRow.created_at, CustomerRow.id)
+            .limit(limit)
+        )
         if team is not None:
             q = q.where(or_(CustomerRow.team == team, CustomerRow.team.is_(None)))
         ids = list(self.s.scalars(q))

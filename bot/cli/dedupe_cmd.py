@@ -12,43 +12,16 @@ import argparse
 import csv
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
 
+from bot.sheets import MAX_CELL, SheetError
+from bot.sheets import contact_columns as _columns
+from bot.sheets import csv_rows as _rows
+from bot.sheets import detect_encoding as _detect_encoding
 from core.dedup.batch import BatchResult, Link, group_records
 from core.dedup.check import DedupThresholds
 from core.dedup.normalize import NormalizedRecord
 
-# Column roles, by header as people write it (compared trimmed and lower-cased).
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "name": ("name", "contact", "contact_name", "姓名", "联系人", "联系人姓名", "客户姓名"),
-    "company": (
-        "company",
-        "company_name",
-        "customer",
-        "公司",
-        "公司名称",
-        "客户名称",
-        "客户",
-        "单位",
-        "单位名称",
-        "企业名称",
-    ),
-    "phone": (
-        "phone",
-        "mobile",
-        "tel",
-        "telephone",
-        "电话",
-        "手机",
-        "手机号",
-        "手机号码",
-        "联系电话",
-        "电话号码",
-    ),
-    "email": ("email", "e-mail", "mail", "邮箱", "电子邮箱", "电子邮件", "邮件"),
-}
 OUTPUT_COLUMNS = (
     "contact_group",
     "company_group",
@@ -57,12 +30,6 @@ OUTPUT_COLUMNS = (
     "company_score",
     "company_reason",
 )
-ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 reads every GBK file
-MAX_CELL = 1000  # characters of a cell used for matching; the output keeps the cell whole
-
-
-class SheetError(Exception):
-    """A problem with the input the user must fix; the message is shown as is."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,51 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="输出 CSV 文件路径")
     parser.add_argument("--auto", type=float, default=None, help="自动合并阈值（0-100，默认取配置或 90）")
     parser.set_defaults(func=run)
-
-
-def _detect_encoding(path: Path) -> str:
-    for encoding in ENCODINGS:
-        try:
-            with path.open(encoding=encoding, newline="") as fh:
-                while fh.read(1 << 20):
-                    pass
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise SheetError(f"无法识别文件 {path.name} 的编码：请另存为 UTF-8 或 GBK 编码的 CSV 后重试。")
-
-
-def _columns(header: list[str]) -> dict[str, int]:
-    """Role → column index; raises SheetError when no known column is there."""
-    cleaned = [h.strip().lstrip("\ufeff").lower() for h in header]
-    roles: dict[str, int] = {}
-    for role, aliases in HEADER_ALIASES.items():
-        for idx, h in enumerate(cleaned):
-            if h in aliases:
-                roles[role] = idx
-                break
-    if "row_id" in cleaned:
-        roles["row_id"] = cleaned.index("row_id")
-    if not ({"name", "company", "phone", "email"} & roles.keys()):
-        shown = "、".join(h for h in header[:8] if h.strip()) or "（空）"
-        raise SheetError(
-            "第 1 行不是可识别的表头：需要至少一列 姓名/联系人、公司/客户名称、电话/手机、邮箱"
-            f"（或 name、company、phone、email）。读到的表头：{shown}"
-        )
-    return roles
-
-
-def _rows(fh: TextIO) -> Iterator[tuple[int, list[str]]]:
-    """(line number where the row starts, cells), skipping blank lines."""
-    reader = csv.reader(fh)
-    last = 0
-    try:
-        for cells in reader:
-            start, last = last + 1, reader.line_num
-            if any(c.strip() for c in cells):
-                yield start, cells
-    except csv.Error as exc:
-        raise SheetError(f"第 {reader.line_num} 行无法解析（{exc}）：请检查引号或分隔符。") from exc
 
 
 def _cell(cells: list[str], idx: int | None) -> str:

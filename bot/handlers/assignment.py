@@ -37,7 +37,9 @@ def lead_assigner(services: Services) -> LeadAssigner:
     """The configured round robin (`[assignment]` in crmbot.toml), parsed once, kept in services.extras."""
     assigner = services.extras.get("assigner")
     if assigner is None:
-        assigner = LeadAssigner(AssignmentConfig.model_validate(services.settings.assignment or {}), services.tz)
+        assigner = LeadAssigner(
+            AssignmentConfig.model_validate(services.settings.assignment or {}), services.tz
+        )
         services.extras["assigner"] = assigner
     return assigner
 
@@ -48,48 +50,80 @@ def install(services: Services) -> None:
 
 
 # ---------------------------------------------------------------------------- announcing
-def announce_assignment(services: Services, uow: SqlUnitOfWork, outcome: AssignOutcome | None, now: datetime,
-                        *, notifier: Notifier | None = None) -> None:
+def announce_assignment(
+    services: Services,
+    uow: SqlUnitOfWork,
+    outcome: AssignOutcome | None,
+    now: datetime,
+    *,
+    notifier: Notifier | None = None,
+) -> None:
     """Tell the rep about their new lead, or send the team manager the pool card."""
     if outcome is None:
         return
     notifier = notifier or Notifier(services, uow, now)
     customer = outcome.customer
     if outcome.rep is not None:
-        notifier.notify(outcome.rep, f"您有一条新线索：{customer.name}（{customer.region or '未填地区'}，"
-                                     f"来源：{_source(customer.source)}）。请尽快联系，联系后记录一次跟进。")
+        notifier.notify(
+            outcome.rep,
+            f"您有一条新线索：{customer.name}（{customer.region or '未填地区'}，"
+            f"来源：{_source(customer.source)}）。请尽快联系，联系后记录一次跟进。",
+        )
         return
-    recipients = [outcome.manager] if outcome.manager else [
-        u for u in uow.users.list() if u.has(Role.DIRECTOR)]
+    recipients = (
+        [outcome.manager] if outcome.manager else [u for u in uow.users.list() if u.has(Role.DIRECTOR)]
+    )
     for manager in recipients:
         notifier.notify(manager, pool_card(services, uow, customer, outcome, now, manager))
 
 
 def _source(source: str) -> str:
-    return {"import": "导入", "api": "接口", "call_log": "通话记录", "chat": "聊天", "command": "命令"}.get(source, source)
+    return {"import": "导入", "api": "接口", "call_log": "通话记录", "chat": "聊天", "command": "命令"}.get(
+        source, source
+    )
 
 
-def pool_card(services: Services, uow: SqlUnitOfWork, customer: Customer, outcome: AssignOutcome | None,
-              now: datetime, manager: User) -> Card:
+def pool_card(
+    services: Services,
+    uow: SqlUnitOfWork,
+    customer: Customer,
+    outcome: AssignOutcome | None,
+    now: datetime,
+    manager: User,
+) -> Card:
     assigner = lead_assigner(services)
     team = customer.team or manager.team
-    reps = [u for u in uow.users.list(team=team) if u.has(Role.REP) and u.status != UserStatus.OFFBOARDED] \
-        if team else []
+    reps = (
+        [u for u in uow.users.list(team=team) if u.has(Role.REP) and u.status != UserStatus.OFFBOARDED]
+        if team
+        else []
+    )
     loads = uow.workload.loads([r.id for r in reps], assigner.day_start(now))
     today = assigner.today(now)
     available = [r for r in reps if not on_leave(r, today) and _SAFE_ID.match(r.id)]
     available.sort(key=lambda r: (loads.get(r.id, RepLoad()).new_leads / max(r.capacity, 1), r.id))
     lead = LeadInfo(customer.team, customer.region)
-    why = outcome.skipped if outcome else [
-        (r.name, why_not(r, lead, loads.get(r.id, RepLoad()), today, assigner.config) or "可接") for r in reps]
+    why = (
+        outcome.skipped
+        if outcome
+        else [
+            (r.name, why_not(r, lead, loads.get(r.id, RepLoad()), today, assigner.config) or "可接")
+            for r in reps
+        ]
+    )
     fields = [("客户", customer.name), ("地区", customer.region or "—"), ("团队", team or "未匹配到团队")]
     if why:
         fields.append(("未能自动分配", "；".join(f"{name}：{reason}" for name, reason in why[:8])))
     buttons = tuple(
         Button(f"转派给{r.name}", action("assign", "to", customer.id, r.id))
-        for r in available[:assigner.config.pool_card_reps])
-    return Card("新线索进入公海，请分配", tuple(fields), buttons,
-                footer="也可以用 /转派 客户 @销售，或由销售 /领取 客户。")
+        for r in available[: assigner.config.pool_card_reps]
+    )
+    return Card(
+        "新线索进入公海，请分配",
+        tuple(fields),
+        buttons,
+        footer="也可以用 /转派 客户 @销售，或由销售 /领取 客户。",
+    )
 
 
 # ---------------------------------------------------------------------------- /转派
@@ -104,7 +138,10 @@ def find_user(ctx: Context, word: str) -> User:
     if not found:
         raise NotFound(f"没有找到同事「{name}」。", hint="请用系统里的姓名或账号，例如 @张三。")
     if len(found) > 1:
-        raise Ambiguous(f"有 {len(found)} 位同事叫「{name}」，请改用账号：", [(u.id, f"{u.name}（{u.id}）") for u in found])
+        raise Ambiguous(
+            f"有 {len(found)} 位同事叫「{name}」，请改用账号：",
+            [(u.id, f"{u.name}（{u.id}）") for u in found],
+        )
     return found[0]
 
 
@@ -115,14 +152,20 @@ def reassign_command(ctx: Context, args: str) -> None:
     if at is None or at == 0:
         raise InvalidInput("请告诉我客户和接手的销售。", hint=REASSIGN_EXAMPLE)
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:at]))
-    _reassign(ctx, customer, find_user(ctx, parts[at]), " ".join(parts[at + 1:]))
+    _reassign(ctx, customer, find_user(ctx, parts[at]), " ".join(parts[at + 1 :]))
 
 
-def _reassign(ctx: Context, customer: Customer, target: User, reason: str, *, from_card: bool = False) -> None:
-    result = reassign(ctx.uow, ctx.user, customer, target, ctx.now, assigner=lead_assigner(ctx.services),
-                      reason=reason)
-    note = (f"（注意：{result.rep.name}名下未联系的线索已有 {result.load.new_leads} 个，达到上限 {result.rep.capacity}）"
-            if result.over_capacity else "")
+def _reassign(
+    ctx: Context, customer: Customer, target: User, reason: str, *, from_card: bool = False
+) -> None:
+    result = reassign(
+        ctx.uow, ctx.user, customer, target, ctx.now, assigner=lead_assigner(ctx.services), reason=reason
+    )
+    note = (
+        f"（注意：{result.rep.name}名下未联系的线索已有 {result.load.new_leads} 个，达到上限 {result.rep.capacity}）"
+        if result.over_capacity
+        else ""
+    )
     text = f"已把客户「{customer.name}」转派给{result.rep.name}。{note}"
     if from_card:
         card = Card(f"已转派给{result.rep.name}", (("客户", customer.name), ("处理人", ctx.user.name)))
@@ -132,8 +175,11 @@ def _reassign(ctx: Context, customer: Customer, target: User, reason: str, *, fr
             return
     ctx.reply(text)
     if result.rep.id != ctx.user.id:
-        ctx.notify(result.rep, f"{ctx.user.name}把客户「{customer.name}」转派给了您"
-                               f"{'（' + reason + '）' if reason else ''}。请尽快联系。")
+        ctx.notify(
+            result.rep,
+            f"{ctx.user.name}把客户「{customer.name}」转派给了您"
+            f"{'（' + reason + '）' if reason else ''}。请尽快联系。",
+        )
     if result.previous is not None and result.previous.id not in (ctx.user.id, result.rep.id):
         ctx.notify(result.previous, f"{ctx.user.name}已把客户「{customer.name}」转给{result.rep.name}负责。")
 
@@ -153,7 +199,9 @@ def reassign_button(ctx: Context, act: ActionId) -> None:
 @router.command("领取", usage="/领取 客户", help="销售从本组公海领取一个客户")
 def claim_command(ctx: Context, args: str) -> None:
     if not args.strip():
-        raise InvalidInput("请告诉我要领取的客户。", hint="例如：/领取 恒康医疗；发送 /公海 查看可领取的客户。")
+        raise InvalidInput(
+            "请告诉我要领取的客户。", hint="例如：/领取 恒康医疗；发送 /公海 查看可领取的客户。"
+        )
     _claim(ctx, resolve_customer(ctx.uow, ctx.user, args.strip()))
 
 
@@ -192,7 +240,9 @@ def pool_command(ctx: Context, args: str) -> None:
 LEAVE_EXAMPLE = "例如：/休假 @张三 至 3月20日"
 
 
-@router.command("休假", usage="/休假 @销售 至 日期", help="登记销售休假：期间不再给他分配新线索（主管或人事）")
+@router.command(
+    "休假", usage="/休假 @销售 至 日期", help="登记销售休假：期间不再给他分配新线索（主管或人事）"
+)
 def leave_command(ctx: Context, args: str) -> None:
     parts = [p for p in split_args(args) if p not in ("至", "到", "until")]
     if len(parts) != 2:
@@ -203,8 +253,10 @@ def leave_command(ctx: Context, args: str) -> None:
     if until is None:
         raise InvalidInput("请告诉我休假到哪一天。", hint=LEAVE_EXAMPLE)
     rep = set_leave(ctx.uow, ctx.user, rep, until, ctx.now, assigner=lead_assigner(ctx.services))
-    ctx.reply(f"已登记：{rep.name}休假至 {until:%Y-%m-%d}（含当天），期间不会分配新线索；"
-              f"{until:%m-%d} 之后自动恢复。提前回来请用 /销假 @{rep.name}。")
+    ctx.reply(
+        f"已登记：{rep.name}休假至 {until:%Y-%m-%d}（含当天），期间不会分配新线索；"
+        f"{until:%m-%d} 之后自动恢复。提前回来请用 /销假 @{rep.name}。"
+    )
     if rep.id != ctx.user.id:
         ctx.notify(rep, f"{ctx.user.name}已为您登记休假至 {until:%Y-%m-%d}，期间不会给您分配新线索。")
 

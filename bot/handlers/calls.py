@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from bot.actions import ActionId
 from bot.context import Context
+from bot.customer_service import create_for
 from bot.router import Router
 from bot.types import Card
 from core.errors import InvalidInput
 from core.model import CallLog
 from core.usecases.calls import CallFacts, record_call_followup
-from core.usecases.customers import NewCustomer, create_customer
+from core.usecases.customers import NewCustomer
 from storage.messaging import Dialog
 
 router = Router("calls")
@@ -49,10 +50,8 @@ def on_company(ctx: Context, dialog: Dialog, text: str) -> None:
 
 
 def _create(ctx: Context, call: CallLog, company: str, contact: str | None) -> None:
-    result = create_customer(ctx.uow, ctx.user, NewCustomer(company=company, contact_name=contact,
-                                                            phone=call.customer_phone, source="call_log"),
-                             ctx.now, dedup=ctx.services.dedup, pipeline=ctx.services.pipeline,
-                             force_new=False)
+    result = create_for(ctx, NewCustomer(company=company, contact_name=contact, phone=call.customer_phone,
+                                         source="call_log"), ctx.now)
     customer = result.customer if result.decision.kind != "ask" else result.decision.customer
     if customer is None:
         raise InvalidInput("没能建立客户，请用 /新客户 手动新建。")

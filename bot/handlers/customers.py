@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.actions import ActionId, action
 from bot.context import Context
+from bot.customer_service import create_for
 from bot.handlers.common import fmt_amount, fmt_date, fmt_time, mask_phone
 from bot.router import Router, split_args
 from bot.types import Button, Card
@@ -12,7 +13,6 @@ from core.model import Customer, CustomerStatus
 from core.usecases.customers import (
     CreateCustomerResult,
     NewCustomer,
-    create_customer,
     lookup_customer,
     mark_customer_invalid,
 )
@@ -41,8 +41,7 @@ def new_customer(ctx: Context, args: str) -> None:
     if contact and phone is None and any(ch.isdigit() for ch in contact) and len(contact) >= 7:
         contact, phone = None, contact
     data = NewCustomer(company=company, contact_name=contact, phone=phone, source="command")
-    result = create_customer(ctx.uow, ctx.user, data, ctx.now, dedup=ctx.services.dedup,
-                             pipeline=ctx.services.pipeline)
+    result = create_for(ctx, data, ctx.now)
     answer_created(ctx, result, data)
 
 
@@ -81,8 +80,7 @@ def link_to_existing(ctx: Context, act: ActionId) -> None:
     if customer is None or customer.status != CustomerStatus.ACTIVE:
         ctx.reply("这个客户已不存在或已失效，请重新新建。")
         return
-    result = create_customer(ctx.uow, ctx.user, data, ctx.now, dedup=ctx.services.dedup,
-                             pipeline=ctx.services.pipeline, link_to=customer)
+    result = create_for(ctx, data, ctx.now, link_to=customer)
     ctx.end_dialog()
     if not ctx.close_card(customer_card(ctx, result.customer, title="已关联到已有客户"), "customer:link"):
         ctx.uow.rollback()
@@ -97,8 +95,7 @@ def create_anyway(ctx: Context, act: ActionId) -> None:
     if dialog is None or dialog.kind != "newcustomer":
         ctx.reply("这个问题已经结束了，无需再操作。")
         return
-    result = create_customer(ctx.uow, ctx.user, _data(dialog.data), ctx.now, dedup=ctx.services.dedup,
-                             pipeline=ctx.services.pipeline, force_new=True)
+    result = create_for(ctx, _data(dialog.data), ctx.now, force_new=True)
     ctx.end_dialog()
     if not ctx.close_card(customer_card(ctx, result.customer, title="客户已建档"), "customer:new"):
         ctx.uow.rollback()

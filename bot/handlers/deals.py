@@ -78,12 +78,15 @@ def _candidates(ctx: Context, customer: Customer, *, closed_too: bool) -> list[D
     return deals
 
 
-def _with_deal(ctx: Context, customer: Customer, command: str, args: dict[str, Any], *,
-               closed_too: bool = True) -> None:
+def _with_deal(
+    ctx: Context, customer: Customer, command: str, args: dict[str, Any], *, closed_too: bool = True
+) -> None:
     """Run `command` on the customer's deal; with several, ask which one first."""
     deals = _candidates(ctx, customer, closed_too=closed_too)
     if not deals:
-        raise NotFound(f"客户「{customer.name}」还没有商机。", hint=f"可以用 /新商机 {customer.name} 新建一个。")
+        raise NotFound(
+            f"客户「{customer.name}」还没有商机。", hint=f"可以用 /新商机 {customer.name} 新建一个。"
+        )
     if len(deals) == 1:
         _RUNNERS[command](ctx, deals[0], args)
         return
@@ -92,7 +95,9 @@ def _with_deal(ctx: Context, customer: Customer, command: str, args: dict[str, A
     card = Card(
         title=f"「{customer.name}」有 {len(deals)} 个商机，请选择一个",
         fields=tuple((str(i), f"{d.title} · {rules.name(d.stage)}") for i, d in enumerate(shown, 1)),
-        buttons=tuple(Button(f"{i}. {d.title}"[:20], action("deal", "pick", d.id)) for i, d in enumerate(shown, 1)),
+        buttons=tuple(
+            Button(f"{i}. {d.title}"[:20], action("deal", "pick", d.id)) for i, d in enumerate(shown, 1)
+        ),
         footer="也可以直接回复序号。",
     )
     ctx.ask("deal", "pick", card, data={"command": command, "args": args, "deal_ids": [d.id for d in shown]})
@@ -157,9 +162,13 @@ def _advance(ctx: Context, deal: Deal, args: dict[str, Any]) -> None:
     for raw in args.get("uploads") or []:
         # a file sent with /推进 is the evidence the next stage asks for
         kind = rules.required_attachment(target) or "other"
-        result = uc.attach_evidence(ctx.uow, ctx.user, deal, kind, uc.StoredUpload(**raw), ctx.now, rules=rules)
+        result = uc.attach_evidence(
+            ctx.uow, ctx.user, deal, kind, uc.StoredUpload(**raw), ctx.now, rules=rules
+        )
         notes.append(f"已保存{rules.kind_name(kind)}「{result.evidence.filename}」。")
-    result = uc.advance(ctx.uow, ctx.user, deal, target, ctx.now, rules=rules, via=str(args.get("via") or "推进"))
+    result = uc.advance(
+        ctx.uow, ctx.user, deal, target, ctx.now, rules=rules, via=str(args.get("via") or "推进")
+    )
     _answer_move(ctx, result, notes)
 
 
@@ -167,7 +176,9 @@ def _answer_move(ctx: Context, result: uc.MoveResult, notes: list[str]) -> None:
     rules = stage_rules(ctx.services)
     customer = ctx.uow.customers.get(result.deal.customer_id)
     if result.moved:
-        card = deal_card(ctx, result.deal, title=f"已推进：{rules.name(result.from_stage)} → {rules.name(result.to_stage)}")
+        card = deal_card(
+            ctx, result.deal, title=f"已推进：{rules.name(result.from_stage)} → {rules.name(result.to_stage)}"
+        )
         if notes:
             card = Card(card.title, card.fields, card.buttons, "".join(notes), card.footer)
         ctx.reply_card(card)
@@ -175,10 +186,16 @@ def _answer_move(ctx: Context, result: uc.MoveResult, notes: list[str]) -> None:
     lines = [*notes, result.message]
     kind = _single_missing_attachment(rules, result)
     if kind is not None and customer is not None:
-        lines.append(f"把{rules.kind_name(kind)}直接发给我就可以补上（或发送文件后回复「{customer.name} "
-                     f"{rules.kind_name(kind)}」）。")
-        ctx.ask("evidence", "expect", "\n".join(lines),
-                data={"deal_id": result.deal.id, "kind": kind, "target": result.to_stage})
+        lines.append(
+            f"把{rules.kind_name(kind)}直接发给我就可以补上（或发送文件后回复「{customer.name} "
+            f"{rules.kind_name(kind)}」）。"
+        )
+        ctx.ask(
+            "evidence",
+            "expect",
+            "\n".join(lines),
+            data={"deal_id": result.deal.id, "kind": kind, "target": result.to_stage},
+        )
         return
     ctx.reply("\n".join(lines))
 
@@ -188,8 +205,14 @@ def _single_missing_attachment(rules: StageRules, result: uc.MoveResult) -> str 
     if nxt is None:
         return None
     return rules.required_attachment(nxt.key) or next(
-        (k for alt in nxt.entry for k in alt.attachments if any(rules.kind_name(k) in m for m in result.missing)),
-        None)
+        (
+            k
+            for alt in nxt.entry
+            for k in alt.attachments
+            if any(rules.kind_name(k) in m for m in result.missing)
+        ),
+        None,
+    )
 
 
 @router.action("stage:advance")
@@ -218,12 +241,18 @@ def advance_from_text(ctx: Context, customer: Customer, stage_key: str, *, deal:
     if deal is None:
         deals = ctx.uow.deals.for_customer(customer.id or 0, open_only=True)
         if len(deals) != 1:
-            return "" if not deals else f"客户有 {len(deals)} 个商机，阶段未自动变更，请用 /推进 {customer.name} {target.name}。"
+            return (
+                ""
+                if not deals
+                else f"客户有 {len(deals)} 个商机，阶段未自动变更，请用 /推进 {customer.name} {target.name}。"
+            )
         deal = deals[0]
     if deal.status != DealStatus.OPEN:
         return ""
     if target.outcome == "lost":
-        return f"如确认丢单，请用 /流失 {customer.name} 原因（可选：{'、'.join(rules.config.lost_reasons)}）。"
+        return (
+            f"如确认丢单，请用 /流失 {customer.name} 原因（可选：{'、'.join(rules.config.lost_reasons)}）。"
+        )
     if rules.position(key) <= rules.position(deal.stage):
         return ""
     result = uc.advance(ctx.uow, ctx.user, deal, key, ctx.now, rules=rules, via="自由文本")
@@ -247,7 +276,7 @@ def regress_command(ctx: Context, args: str) -> None:
     if at is None:
         rules.resolve(parts[1])  # raises with the closest stage name
         raise InvalidInput("请告诉我要退回的阶段。", hint=REGRESS_EXAMPLE)
-    reason = " ".join(parts[at + 1:])
+    reason = " ".join(parts[at + 1 :])
     if not reason:
         raise InvalidInput("回退需要说明原因，主管审批时会看到。", hint=REGRESS_EXAMPLE)
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:at]))
@@ -266,16 +295,22 @@ def _is_stage(rules: StageRules, word: str) -> bool:
 def _regress(ctx: Context, deal: Deal, args: dict[str, Any]) -> None:
     rules = stage_rules(ctx.services)
     from_stage = deal.stage
-    result = uc.request_regress(ctx.uow, ctx.user, deal, str(args["target"]), str(args["reason"]), ctx.now,
-                                rules=rules)
+    result = uc.request_regress(
+        ctx.uow, ctx.user, deal, str(args["target"]), str(args["reason"]), ctx.now, rules=rules
+    )
     if result.applied:
-        ctx.reply_card(deal_card(ctx, result.deal, title=f"已回退：{rules.name(from_stage)} → "
-                                                         f"{rules.name(result.deal.stage)}"))
+        ctx.reply_card(
+            deal_card(
+                ctx, result.deal, title=f"已回退：{rules.name(from_stage)} → {rules.name(result.deal.stage)}"
+            )
+        )
         return
     assert result.approval is not None and result.approver is not None
     ctx.notify(result.approver, approval_card(ctx, result.approval))
-    ctx.reply(f"已提交回退申请：「{deal.title}」{rules.name(from_stage)} → {rules.name(str(args['target']))}，"
-              f"等待{result.approver.name}审批。审批通过前商机保持在「{rules.name(from_stage)}」。")
+    ctx.reply(
+        f"已提交回退申请：「{deal.title}」{rules.name(from_stage)} → {rules.name(str(args['target']))}，"
+        f"等待{result.approver.name}审批。审批通过前商机保持在「{rules.name(from_stage)}」。"
+    )
 
 
 def approval_card(ctx: Context, approval: Approval, *, outcome: str = "") -> Card:
@@ -294,26 +329,42 @@ def approval_card(ctx: Context, approval: Approval, *, outcome: str = "") -> Car
         if name == "amount":
             old, new = fmt_amount(old), fmt_amount(new)
         change = (DEAL_FIELD_NAMES.get(name, name), f"{old or '—'} → {new}")
-    fields = (("客户", customer.name if customer else "—"), ("商机", deal.title if deal else "—"),
-              ("申请人", requester.name if requester else approval.requested_by), change, ("原因", approval.reason))
+    fields = (
+        ("客户", customer.name if customer else "—"),
+        ("商机", deal.title if deal else "—"),
+        ("申请人", requester.name if requester else approval.requested_by),
+        change,
+        ("原因", approval.reason),
+    )
     if outcome:
         return Card(f"{title}（{outcome}）", fields)
-    return Card(title, fields, buttons=(Button("批准", action("stage", "approve", approval.id), "primary"),
-                                        Button("驳回", action("stage", "reject", approval.id), "danger")),
-                footer="批准后变更立即生效；驳回则保持不变。")
+    return Card(
+        title,
+        fields,
+        buttons=(
+            Button("批准", action("stage", "approve", approval.id), "primary"),
+            Button("驳回", action("stage", "reject", approval.id), "danger"),
+        ),
+        footer="批准后变更立即生效；驳回则保持不变。",
+    )
 
 
 def _decide(ctx: Context, act: ActionId, approve: bool) -> None:
     rules = stage_rules(ctx.services)
     result = uc.decide(ctx.uow, ctx.user, act.int_arg(0), approve, ctx.now, rules=rules)
     outcome = {"approved": "已批准", "rejected": "已驳回", "cancelled": "已失效"}[result.approval.state]
-    if not ctx.close_card(approval_card(ctx, result.approval, outcome=f"{outcome} · {ctx.user.name}"),
-                          f"stage:{'approve' if approve else 'reject'}"):
+    if not ctx.close_card(
+        approval_card(ctx, result.approval, outcome=f"{outcome} · {ctx.user.name}"),
+        f"stage:{'approve' if approve else 'reject'}",
+    ):
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")
         return
-    what = ("回退" if result.approval.kind == "stage_regression"
-            else f"修改{DEAL_FIELD_NAMES.get(str(result.approval.payload.get('field')), '')}")
+    what = (
+        "回退"
+        if result.approval.kind == "stage_regression"
+        else f"修改{DEAL_FIELD_NAMES.get(str(result.approval.payload.get('field')), '')}"
+    )
     if result.stale:
         ctx.reply(f"商机「{result.deal.title}」在申请之后已经变化，这个{what}申请已失效，没有做任何修改。")
         text = f"您对「{result.deal.title}」的{what}申请已失效（商机已变化），请按当前情况重新提交。"
@@ -341,8 +392,9 @@ def reject_button(ctx: Context, act: ActionId) -> None:
 LOST_EXAMPLE = "例如：/流失 恒康医疗 选择了竞品 对方选了迈瑞"
 
 
-@router.command("流失", usage="/流失 客户 原因 [说明]", help="把商机标记为已流失（原因从列表中选）",
-                aliases=("丢单",))
+@router.command(
+    "流失", usage="/流失 客户 原因 [说明]", help="把商机标记为已流失（原因从列表中选）", aliases=("丢单",)
+)
 def lost_command(ctx: Context, args: str) -> None:
     parts = split_args(args)
     rules = stage_rules(ctx.services)
@@ -357,8 +409,9 @@ def lost_command(ctx: Context, args: str) -> None:
 @_runner("lost")
 def _lost(ctx: Context, deal: Deal, args: dict[str, Any]) -> None:
     rules = stage_rules(ctx.services)
-    deal = uc.mark_lost(ctx.uow, ctx.user, deal, str(args["reason"]), ctx.now, rules=rules,
-                        note=str(args.get("note") or ""))
+    deal = uc.mark_lost(
+        ctx.uow, ctx.user, deal, str(args["reason"]), ctx.now, rules=rules, note=str(args.get("note") or "")
+    )
     ctx.reply_card(deal_card(ctx, deal, title="商机已标记为流失"))
 
 
@@ -367,8 +420,12 @@ def lost_button(ctx: Context, act: ActionId) -> None:
     deal = _deal_from(ctx, act.int_arg(0))
     rules = stage_rules(ctx.services)
     options = "\n".join(f"  {i}. {r}" for i, r in enumerate(rules.config.lost_reasons, 1))
-    ctx.ask("stage", "lost_reason", f"请回复「{deal.title}」的流失原因（序号或文字，可以在后面补充说明）：\n{options}",
-            data={"deal_id": deal.id})
+    ctx.ask(
+        "stage",
+        "lost_reason",
+        f"请回复「{deal.title}」的流失原因（序号或文字，可以在后面补充说明）：\n{options}",
+        data={"deal_id": deal.id},
+    )
 
 
 @router.dialog("stage", "lost_reason")
@@ -388,10 +445,14 @@ def show_deal(ctx: Context, args: str) -> None:
     if not args.strip():
         raise InvalidInput("请告诉我客户名称。", hint="例如：/商机 恒康医疗")
     customer = resolve_customer(ctx.uow, ctx.user, args.strip())
-    deals = ctx.uow.deals.for_customer(customer.id or 0, open_only=True) or \
-        ctx.uow.deals.for_customer(customer.id or 0)[-1:]
+    deals = (
+        ctx.uow.deals.for_customer(customer.id or 0, open_only=True)
+        or ctx.uow.deals.for_customer(customer.id or 0)[-1:]
+    )
     if not deals:
-        raise NotFound(f"客户「{customer.name}」还没有商机。", hint=f"可以用 /新商机 {customer.name} 新建一个。")
+        raise NotFound(
+            f"客户「{customer.name}」还没有商机。", hint=f"可以用 /新商机 {customer.name} 新建一个。"
+        )
     for deal in deals[:5]:
         ctx.reply_card(deal_card(ctx, deal, title=f"商机：{deal.title}"))
 
@@ -400,9 +461,11 @@ def deal_card(ctx: Context, deal: Deal, *, title: str) -> Card:
     rules = stage_rules(ctx.services)
     customer = ctx.uow.customers.get(deal.customer_id)
     owner = ctx.uow.users.get(deal.owner_id) if deal.owner_id else None
-    fields: list[tuple[str, str]] = [("客户", customer.name if customer else "—"),
-                                     ("负责人", owner.name if owner else "公海（未分配）"),
-                                     ("阶段", _stage_text(ctx, rules, deal))]
+    fields: list[tuple[str, str]] = [
+        ("客户", customer.name if customer else "—"),
+        ("负责人", owner.name if owner else "公海（未分配）"),
+        ("阶段", _stage_text(ctx, rules, deal)),
+    ]
     if deal.amount is not None:
         fields.append(("金额", fmt_amount(deal.amount)))
     for name in ("products", "payment_terms"):
@@ -424,8 +487,11 @@ def deal_card(ctx: Context, deal: Deal, *, title: str) -> Card:
         fields.append(("已冻结", "、".join(DEAL_FIELD_NAMES[f] for f in frozen) + "（修改需主管审批）"))
     for approval in ctx.uow.approvals.pending_for_deal(deal.id or 0):
         approver = ctx.uow.users.get(approval.approver_id)
-        what = (f"回退到「{rules.name(str(approval.payload.get('to')))}」" if approval.kind == "stage_regression"
-                else f"修改{DEAL_FIELD_NAMES.get(str(approval.payload.get('field')), '')}")
+        what = (
+            f"回退到「{rules.name(str(approval.payload.get('to')))}」"
+            if approval.kind == "stage_regression"
+            else f"修改{DEAL_FIELD_NAMES.get(str(approval.payload.get('field')), '')}"
+        )
         fields.append(("待审批", f"{what}（等待{approver.name if approver else approval.approver_id}）"))
     if deal.status == DealStatus.OPEN:
         buttons.append(Button("标记流失", action("stage", "lost", deal.id), "danger"))
@@ -456,50 +522,86 @@ def new_deal_command(ctx: Context, args: str) -> None:
     if not parts:
         raise InvalidInput("请告诉我客户名称。", hint=NEW_DEAL_EXAMPLE)
     customer = resolve_customer(ctx.uow, ctx.user, parts[0])
-    deal = new_deal(ctx.uow, ctx.user, customer, ctx.now, pipeline=stage_rules(ctx.services).pipeline,
-                    title=" ".join(parts[1:]) or None)
+    deal = new_deal(
+        ctx.uow,
+        ctx.user,
+        customer,
+        ctx.now,
+        pipeline=stage_rules(ctx.services).pipeline,
+        title=" ".join(parts[1:]) or None,
+    )
     ctx.reply_card(deal_card(ctx, deal, title="商机已新建"))
 
 
-FIELD_WORDS = {"金额": "amount", "预算": "amount", "产品": "products", "产品线": "products",
-               "付款条件": "payment_terms", "付款方式": "payment_terms", "付款": "payment_terms",
-               "竞品": "competitor", "竞争对手": "competitor"}
+FIELD_WORDS = {
+    "金额": "amount",
+    "预算": "amount",
+    "产品": "products",
+    "产品线": "products",
+    "付款条件": "payment_terms",
+    "付款方式": "payment_terms",
+    "付款": "payment_terms",
+    "竞品": "competitor",
+    "竞争对手": "competitor",
+}
 EDIT_EXAMPLE = "例如：/修改商机 恒康医疗 金额 80万 客户追加了两台设备"
 
 
-@router.command("修改商机", usage="/修改商机 客户 字段 值 [原因]",
-                help="修改商机的金额/产品/付款条件/竞品（签约后需主管审批）", aliases=("改商机",))
+@router.command(
+    "修改商机",
+    usage="/修改商机 客户 字段 值 [原因]",
+    help="修改商机的金额/产品/付款条件/竞品（签约后需主管审批）",
+    aliases=("改商机",),
+)
 def edit_deal_command(ctx: Context, args: str) -> None:
     parts = split_args(args)
     if len(parts) < 3:
-        raise InvalidInput("请告诉我客户、字段和新的值。字段：金额、产品、付款条件、竞品。", hint=EDIT_EXAMPLE)
+        raise InvalidInput(
+            "请告诉我客户、字段和新的值。字段：金额、产品、付款条件、竞品。", hint=EDIT_EXAMPLE
+        )
     at = next((i for i, p in enumerate(parts) if i > 0 and p in FIELD_WORDS), None)
     if at is None or at + 1 >= len(parts):
-        raise InvalidInput("请告诉我要修改的字段和新的值。字段：金额、产品、付款条件、竞品。", hint=EDIT_EXAMPLE)
+        raise InvalidInput(
+            "请告诉我要修改的字段和新的值。字段：金额、产品、付款条件、竞品。", hint=EDIT_EXAMPLE
+        )
     name = FIELD_WORDS[parts[at]]
     value: Any = parse_amount(parts[at + 1]) if name == "amount" else parts[at + 1]
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:at]))
-    _with_deal(ctx, customer, "edit", {"field": name, "value": value, "reason": " ".join(parts[at + 2:])})
+    _with_deal(ctx, customer, "edit", {"field": name, "value": value, "reason": " ".join(parts[at + 2 :])})
 
 
 @_runner("edit")
 def _edit(ctx: Context, deal: Deal, args: dict[str, Any]) -> None:
     rules = stage_rules(ctx.services)
     name = str(args["field"])
-    result = uc.request_field_edit(ctx.uow, ctx.user, deal, name, args["value"], str(args.get("reason") or ""),
-                                   ctx.now, rules=rules)
+    result = uc.request_field_edit(
+        ctx.uow, ctx.user, deal, name, args["value"], str(args.get("reason") or ""), ctx.now, rules=rules
+    )
     if result.applied:
         ctx.reply_card(deal_card(ctx, result.deal, title=f"已修改{DEAL_FIELD_NAMES[name]}"))
         return
     assert result.approval is not None and result.approver is not None
     ctx.notify(result.approver, approval_card(ctx, result.approval))
-    ctx.reply(f"{DEAL_FIELD_NAMES[name]}在「{rules.name(deal.stage)}」后已冻结，已提交修改申请，"
-              f"等待{result.approver.name}审批。批准前保持原值。")
+    ctx.reply(
+        f"{DEAL_FIELD_NAMES[name]}在「{rules.name(deal.stage)}」后已冻结，已提交修改申请，"
+        f"等待{result.approver.name}审批。批准前保持原值。"
+    )
 
 
 _AMOUNT = re.compile(r"^(?:¥|￥)?(\d+(?:\.\d+)?)\s*(亿|千万|百万|万元|万|w|W|千|k|K|元)?$")
-_UNITS = {"亿": 1e8, "千万": 1e7, "百万": 1e6, "万元": 1e4, "万": 1e4, "w": 1e4, "W": 1e4, "千": 1e3, "k": 1e3,
-          "K": 1e3, "元": 1.0}
+_UNITS = {
+    "亿": 1e8,
+    "千万": 1e7,
+    "百万": 1e6,
+    "万元": 1e4,
+    "万": 1e4,
+    "w": 1e4,
+    "W": 1e4,
+    "千": 1e3,
+    "k": 1e3,
+    "K": 1e3,
+    "元": 1.0,
+}
 
 
 def parse_amount(text: str) -> float:
@@ -520,10 +622,20 @@ def _attachments(ctx: Context) -> tuple[Attachment, ...]:
 def _store(ctx: Context, attachment: Attachment) -> dict[str, Any]:
     if not attachment.path:
         raise InvalidInput(f"文件「{attachment.filename}」没有下载成功，请重新发送。")
-    stored = uc.store_upload(attachment.filename, attachment.path, file_store(ctx.services),
-                             rules=stage_rules(ctx.services), content_type=attachment.content_type)
-    return {"filename": stored.filename, "sha256": stored.sha256, "size": stored.size,
-            "stored_path": stored.stored_path, "content_type": stored.content_type}
+    stored = uc.store_upload(
+        attachment.filename,
+        attachment.path,
+        file_store(ctx.services),
+        rules=stage_rules(ctx.services),
+        content_type=attachment.content_type,
+    )
+    return {
+        "filename": stored.filename,
+        "sha256": stored.sha256,
+        "size": stored.size,
+        "stored_path": stored.stored_path,
+        "content_type": stored.content_type,
+    }
 
 
 @router.dialog("attachment", "received")
@@ -533,7 +645,11 @@ def file_received(ctx: Context, _dialog: Dialog, _text: str) -> None:
     if not uploads:
         return
     waiting = ctx.uow.dialogs.get(ctx.user.id)
-    if waiting is not None and waiting.expires_at > ctx.now and (waiting.kind, waiting.step) == ("evidence", "expect"):
+    if (
+        waiting is not None
+        and waiting.expires_at > ctx.now
+        and (waiting.kind, waiting.step) == ("evidence", "expect")
+    ):
         deal = _deal_from(ctx, int(waiting.data["deal_id"]))
         ctx.end_dialog()
         _attach_all(ctx, deal, str(waiting.data["kind"]), uploads, target=waiting.data.get("target"))
@@ -541,8 +657,13 @@ def file_received(ctx: Context, _dialog: Dialog, _text: str) -> None:
     rules = stage_rules(ctx.services)
     kinds = "、".join(rules.config.attachment_kinds.values())
     names = "、".join(f"「{u['filename']}」" for u in uploads)
-    ctx.ask("evidence", "describe", f"收到文件{names}。这是哪个客户的什么材料？请回复「客户 材料类型」，"
-                                    f"例如：恒康医疗 需求文档。\n材料类型：{kinds}。", data={"uploads": uploads})
+    ctx.ask(
+        "evidence",
+        "describe",
+        f"收到文件{names}。这是哪个客户的什么材料？请回复「客户 材料类型」，"
+        f"例如：恒康医疗 需求文档。\n材料类型：{kinds}。",
+        data={"uploads": uploads},
+    )
 
 
 @router.dialog("evidence", "expect")
@@ -574,9 +695,14 @@ def evidence_describe_text(ctx: Context, dialog: Dialog, text: str) -> None:
     customer_words = [w for w, k in zip(words, kinds, strict=True) if k is None]
     if kind is None or not customer_words:
         missing = "材料类型" if kind is None else "客户"
-        ctx.ask("evidence", "describe", f"还需要知道{missing}。请回复「客户 材料类型」，例如：恒康医疗 需求文档。"
-                                        f"材料类型：{'、'.join(rules.config.attachment_kinds.values())}。"
-                                        "发送「取消」放弃这个文件。", data={"uploads": uploads})
+        ctx.ask(
+            "evidence",
+            "describe",
+            f"还需要知道{missing}。请回复「客户 材料类型」，例如：恒康医疗 需求文档。"
+            f"材料类型：{'、'.join(rules.config.attachment_kinds.values())}。"
+            "发送「取消」放弃这个文件。",
+            data={"uploads": uploads},
+        )
         return
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(customer_words))
     ctx.end_dialog()
@@ -594,13 +720,18 @@ def handle_attachment_text(ctx: Context, text: str) -> bool:
     if not any(kinds):
         return False
     uploads = [_store(ctx, a) for a in _attachments(ctx)]
-    evidence_describe_text(ctx, Dialog(ctx.user.id, "evidence", "describe", {"uploads": uploads}, ctx.channel,
-                                       ctx.now), text)
+    evidence_describe_text(
+        ctx, Dialog(ctx.user.id, "evidence", "describe", {"uploads": uploads}, ctx.channel, ctx.now), text
+    )
     return True
 
 
-@router.command("证据", usage="/证据 客户 材料类型（随文件发送）", help="把随消息发送的文件存为商机证据",
-                aliases=("附件",))
+@router.command(
+    "证据",
+    usage="/证据 客户 材料类型（随文件发送）",
+    help="把随消息发送的文件存为商机证据",
+    aliases=("附件",),
+)
 def evidence_command(ctx: Context, args: str) -> None:
     if not _attachments(ctx):
         raise InvalidInput("没有收到文件。", hint=EVIDENCE_EXAMPLE)
@@ -616,7 +747,9 @@ def _attach_all(ctx: Context, deal: Deal, kind: str, uploads: list[dict[str, Any
     rules = stage_rules(ctx.services)
     lines = []
     for raw in uploads:
-        result = uc.attach_evidence(ctx.uow, ctx.user, deal, kind, uc.StoredUpload(**raw), ctx.now, rules=rules)
+        result = uc.attach_evidence(
+            ctx.uow, ctx.user, deal, kind, uc.StoredUpload(**raw), ctx.now, rules=rules
+        )
         verb = "这份文件之前已经保存过了" if result.duplicate else "已保存"
         lines.append(f"{verb}：{rules.kind_name(kind)}《{result.evidence.filename}》→ 商机「{deal.title}」。")
     nxt = rules.next_stage(deal.stage) if deal.status == DealStatus.OPEN else None

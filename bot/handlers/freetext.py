@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.actions import ActionId, action
 from bot.context import Context
+from bot.customer_service import create_for
 from bot.handlers.common import fmt_amount, fmt_date
 from bot.router import Router
 from bot.types import Button, Card, IncomingMessage
@@ -29,7 +30,7 @@ from core.model import (
     NextAction,
 )
 from core.permissions import can_see_customer
-from core.usecases.customers import NewCustomer, create_customer, find_visible_customers
+from core.usecases.customers import NewCustomer, find_visible_customers
 from core.usecases.followups import (
     FollowUpInput,
     FollowUpResult,
@@ -59,6 +60,11 @@ def _parser(ctx: Context) -> Any:
 
 @router.text()
 def on_text(ctx: Context, text: str) -> None:
+    if isinstance(ctx.event, IncomingMessage) and ctx.event.attachments:
+        from bot.handlers.deals import handle_attachment_text
+
+        if handle_attachment_text(ctx, text):  # a file with a caption naming the customer and the kind
+            return
     parser = _parser(ctx)
     if parser is None:
         ctx.reply("我暂时只认识命令。发送 /帮助 查看可用命令。")
@@ -115,10 +121,9 @@ def _continue(ctx: Context, pending: dict[str, Any]) -> None:
         customer = _find_customer(ctx, ex)
     if customer is None and (ex.get("company") or pending.get("company_answer")):
         company = pending.get("company_answer") or ex["company"]
-        result = create_customer(ctx.uow, ctx.user, NewCustomer(
+        result = create_for(ctx, NewCustomer(
             company=company, contact_name=ex.get("contact_name"), phone=ex.get("phone"),
-            source="voice" if pending.get("voice") else "chat"), ctx.now,
-            dedup=ctx.services.dedup, pipeline=ctx.services.pipeline)
+            source="voice" if pending.get("voice") else "chat"), ctx.now)
         if result.decision.kind == "ask":
             from bot.handlers.customers import answer_created
 

@@ -18,11 +18,10 @@ from core.assignment import (
     AssignmentConfig,
     Lead,
     RepLoad,
-    choose,
     matching_teams,
     on_leave,
+    rank,
     team_manager,
-    why_not,
 )
 from core.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from core.model import Assignment, Customer, CustomerStatus, Role, User, UserStatus
@@ -54,43 +53,74 @@ class LeadAssigner:
     def day_start(self, now: datetime) -> datetime:
         return datetime.combine(self.today(now), time(0), self.tz)
 
-    def assign(self, uow: StageUnitOfWork, actor_id: str, customer: Customer, now: datetime, *,
-               product: str | None = None) -> AssignOutcome:
+    def assign(
+        self,
+        uow: StageUnitOfWork,
+        actor_id: str,
+        customer: Customer,
+        now: datetime,
+        *,
+        product: str | None = None,
+    ) -> AssignOutcome:
         return self.assign_many(uow, actor_id, [customer], now, products=[product])[0]
 
-    def assign_many(self, uow: StageUnitOfWork, actor_id: str, customers: Sequence[Customer], now: datetime, *,
-                    products: Sequence[str | None] | None = None) -> list[AssignOutcome]:
+    def assign_many(
+        self,
+        uow: StageUnitOfWork,
+        actor_id: str,
+        customers: Sequence[Customer],
+        now: datetime,
+        *,
+        products: Sequence[str | None] | None = None,
+    ) -> list[AssignOutcome]:
         """Assign a batch (an import) in one pass: one lock, one load query, loads kept as we go."""
         users = uow.users.list()
         leads = [Lead(c.team, c.region, (products[i] if products else None)) for i, c in enumerate(customers)]
         teams_for = [matching_teams(lead, users, self.config) for lead in leads]
-        wanted = sorted({u.id for u in users if u.team in {t for ts in teams_for for t in ts} and u.has(Role.REP)})
+        wanted = sorted(
+            {u.id for u in users if u.team in {t for ts in teams_for for t in ts} and u.has(Role.REP)}
+        )
         reps = uow.workload.lock_reps(wanted) if wanted else []
         loads = uow.workload.loads([r.id for r in reps], self.day_start(now)) if reps else {}
         today = self.today(now)
+        by_team: dict[str, list[User]] = {}
+        for r in reps:
+            by_team.setdefault(r.team or "", []).append(r)
+        managers: dict[str | None, User | None] = {}
         out = []
         moves: list[tuple[Customer, User | None, str | None, str]] = []
         for customer, lead, teams in zip(customers, leads, teams_for, strict=True):
-            pool = [r for r in reps if r.team in teams]
-            rep = choose(pool, lead, loads, today, self.config) if self.config.enabled else None
+            pool = [r for t in teams for r in by_team.get(t, [])]
+            if self.config.enabled:
+                rep, skipped = rank(pool, lead, loads, today, self.config)
+            else:
+                rep, skipped = None, [(r.name, "未启用自动分配") for r in pool]
             if rep is not None:
                 load = loads.get(rep.id, RepLoad())
-                loads[rep.id] = replace(load, new_leads=load.new_leads + 1, received_today=load.received_today + 1,
-                                        last_assigned_at=now)
+                loads[rep.id] = replace(
+                    load,
+                    new_leads=load.new_leads + 1,
+                    received_today=load.received_today + 1,
+                    last_assigned_at=now,
+                )
                 moves.append((customer, rep, rep.team, AUTO_REASON))
                 out.append(AssignOutcome(customer, rep, rep.team, None))
                 continue
             team = teams[0] if len(teams) == 1 else customer.team
-            skipped = [(r.name, why_not(r, lead, loads.get(r.id, RepLoad()), today, self.config) or "未启用自动分配")
-                       for r in pool]
+            if team not in managers:
+                managers[team] = team_manager(team, users, self.config)
             moves.append((customer, None, team, POOL_REASON))
-            out.append(AssignOutcome(customer, None, team, team_manager(team, users, self.config), skipped))
+            out.append(AssignOutcome(customer, None, team, managers[team], skipped))
         hand_over(uow, moves, actor_id, now)
         return out
 
 
-def hand_over(uow: StageUnitOfWork, moves: Sequence[tuple[Customer, User | None, str | None, str]], actor_id: str,
-              now: datetime) -> None:
+def hand_over(
+    uow: StageUnitOfWork,
+    moves: Sequence[tuple[Customer, User | None, str | None, str]],
+    actor_id: str,
+    now: datetime,
+) -> None:
     """Give each customer and its open deals to the rep (None: the team pool), with an Assignment row each.
 
     Written in bulk (one UPDATE batch for customers, one for deals) so an import of thousands stays fast.
@@ -104,18 +134,22 @@ def hand_over(uow: StageUnitOfWork, moves: Sequence[tuple[Customer, User | None,
         customer.assigned_at = now if rep else None
         customer.updated_at = now
         to_user = customer.owner_id
-        uow.history.add_assignment(Assignment(None, "customer", customer.id or 0, previous, to_user, actor_id,
-                                              reason, now))
+        uow.history.add_assignment(
+            Assignment(None, "customer", customer.id or 0, previous, to_user, actor_id, reason, now)
+        )
         for deal in deals.get(customer.id or 0, []):
             if deal.owner_id != to_user:
-                uow.history.add_assignment(Assignment(None, "deal", deal.id or 0, deal.owner_id, to_user, actor_id,
-                                                      reason, now))
+                uow.history.add_assignment(
+                    Assignment(None, "deal", deal.id or 0, deal.owner_id, to_user, actor_id, reason, now)
+                )
                 deal_owners.append((deal.id or 0, to_user))
     uow.workload.set_owners([c for c, _, _, _ in moves], now)
     uow.workload.set_deal_owners(deal_owners, now)
 
 
-def give(uow: StageUnitOfWork, customer: Customer, rep: User, actor_id: str, reason: str, now: datetime) -> None:
+def give(
+    uow: StageUnitOfWork, customer: Customer, rep: User, actor_id: str, reason: str, now: datetime
+) -> None:
     hand_over(uow, [(customer, rep, rep.team, reason)], actor_id, now)
 
 
@@ -135,8 +169,16 @@ class ManualResult:
     over_capacity: bool = False
 
 
-def reassign(uow: StageUnitOfWork, actor: User, customer: Customer, target: User, now: datetime, *,
-             assigner: LeadAssigner, reason: str = "") -> ManualResult:
+def reassign(
+    uow: StageUnitOfWork,
+    actor: User,
+    customer: Customer,
+    target: User,
+    now: datetime,
+    *,
+    assigner: LeadAssigner,
+    reason: str = "",
+) -> ManualResult:
     """A manager moves a customer (with its open deals) to a rep of the team."""
     if not _manages(actor, customer.team):
         raise PermissionDenied("只有本组主管（或总监、管理员）可以转派客户。")
@@ -150,22 +192,33 @@ def reassign(uow: StageUnitOfWork, actor: User, customer: Customer, target: User
     if fresh.status == UserStatus.OFFBOARDED:
         raise RuleViolation(f"{fresh.name}已离职，不能接收客户。")
     if on_leave(fresh, assigner.today(now)):
-        raise RuleViolation(f"{fresh.name}休假至 {fresh.leave_until:%Y-%m-%d}，期间不接收新客户。"
-                            if fresh.leave_until else f"{fresh.name}正在休假，不接收新客户。")
+        raise RuleViolation(
+            f"{fresh.name}休假至 {fresh.leave_until:%Y-%m-%d}，期间不接收新客户。"
+            if fresh.leave_until
+            else f"{fresh.name}正在休假，不接收新客户。"
+        )
     if customer.owner_id == fresh.id:
         raise Conflict(f"客户「{customer.name}」已经由{fresh.name}负责了。")
     previous = uow.users.get(customer.owner_id) if customer.owner_id else None
     load = uow.workload.loads([fresh.id], assigner.day_start(now)).get(fresh.id, RepLoad())
     text = "主管转派" + (f"：{reason}" if reason else "")
     give(uow, customer, fresh, actor.id, text, now)
-    audit.record(uow, actor_id=actor.id, action="customer.reassign", subject_type="customer",
-                 subject_id=customer.id or 0, now=now,
-                 before={"owner_id": previous.id if previous else None}, after={"owner_id": fresh.id, "reason": text})
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="customer.reassign",
+        subject_type="customer",
+        subject_id=customer.id or 0,
+        now=now,
+        before={"owner_id": previous.id if previous else None},
+        after={"owner_id": fresh.id, "reason": text},
+    )
     return ManualResult(customer, fresh, previous, load, load.new_leads >= fresh.capacity)
 
 
-def claim(uow: StageUnitOfWork, actor: User, customer: Customer, now: datetime, *,
-          assigner: LeadAssigner) -> ManualResult:
+def claim(
+    uow: StageUnitOfWork, actor: User, customer: Customer, now: datetime, *, assigner: LeadAssigner
+) -> ManualResult:
     """A rep takes a lead from the team pool, within their capacity."""
     if not actor.has(Role.REP):
         raise PermissionDenied("只有销售可以从公海领取客户；主管请用 /转派 客户 @销售。")
@@ -173,8 +226,10 @@ def claim(uow: StageUnitOfWork, actor: User, customer: Customer, now: datetime, 
         raise Conflict(f"客户「{customer.name}」已经归您负责了。")
     if customer.owner_id is not None:
         owner = uow.users.get(customer.owner_id)
-        raise Conflict(f"客户「{customer.name}」已由{owner.name if owner else '他人'}负责，不在公海中。",
-                       hint="如需接手，请联系主管转派。")
+        raise Conflict(
+            f"客户「{customer.name}」已由{owner.name if owner else '他人'}负责，不在公海中。",
+            hint="如需接手，请联系主管转派。",
+        )
     if not permissions.can_see_customer(actor, customer):
         raise PermissionDenied(f"客户「{customer.name}」在其他团队的公海中，您不能领取。")
     if customer.status != CustomerStatus.ACTIVE:
@@ -184,17 +239,20 @@ def claim(uow: StageUnitOfWork, actor: User, customer: Customer, now: datetime, 
         raise RuleViolation("您正在休假，休假期间不能领取新客户。")
     load = uow.workload.loads([fresh.id], assigner.day_start(now)).get(fresh.id, RepLoad())
     if load.new_leads >= fresh.capacity:
-        raise RuleViolation(f"您名下还没联系的线索已有 {load.new_leads} 个（上限 {fresh.capacity}），"
-                            "请先跟进已有线索再领取。")
+        raise RuleViolation(
+            f"您名下还没联系的线索已有 {load.new_leads} 个（上限 {fresh.capacity}），请先跟进已有线索再领取。"
+        )
     give(uow, customer, fresh, actor.id, "从公海领取", now)
     return ManualResult(customer, fresh, None, load)
 
 
-def set_leave(uow: StageUnitOfWork, actor: User, rep: User, until: date, now: datetime, *,
-              assigner: LeadAssigner) -> User:
+def set_leave(
+    uow: StageUnitOfWork, actor: User, rep: User, until: date, now: datetime, *, assigner: LeadAssigner
+) -> User:
     """On leave until `until` (inclusive): no new leads meanwhile. Managers of the rep's team or HR."""
-    is_their_manager = actor.has(Role.MANAGER) and (rep.manager_id == actor.id or
-                                                    (rep.team is not None and rep.team == actor.team))
+    is_their_manager = actor.has(Role.MANAGER) and (
+        rep.manager_id == actor.id or (rep.team is not None and rep.team == actor.team)
+    )
     if not (is_their_manager or actor.has(Role.HR, Role.DIRECTOR, Role.ADMIN)):
         raise PermissionDenied("只有该销售的主管或人事可以登记休假。")
     if rep.status == UserStatus.OFFBOARDED:
@@ -206,14 +264,23 @@ def set_leave(uow: StageUnitOfWork, actor: User, rep: User, until: date, now: da
     before = audit.snapshot(rep, ("status", "leave_until"))
     rep.status, rep.leave_until = UserStatus.ON_LEAVE, until
     uow.users.save(rep)
-    audit.record(uow, actor_id=actor.id, action="user.leave", subject_type="user", subject_id=rep.id, now=now,
-                 before=before, after=audit.snapshot(rep, ("status", "leave_until")))
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="user.leave",
+        subject_type="user",
+        subject_id=rep.id,
+        now=now,
+        before=before,
+        after=audit.snapshot(rep, ("status", "leave_until")),
+    )
     return rep
 
 
 def end_leave(uow: StageUnitOfWork, actor: User, rep: User, now: datetime) -> User:
-    is_their_manager = actor.has(Role.MANAGER) and (rep.manager_id == actor.id or
-                                                    (rep.team is not None and rep.team == actor.team))
+    is_their_manager = actor.has(Role.MANAGER) and (
+        rep.manager_id == actor.id or (rep.team is not None and rep.team == actor.team)
+    )
     if not (is_their_manager or actor.has(Role.HR, Role.DIRECTOR, Role.ADMIN) or actor.id == rep.id):
         raise PermissionDenied("只有本人、主管或人事可以结束休假。")
     if rep.status != UserStatus.ON_LEAVE:
@@ -221,6 +288,14 @@ def end_leave(uow: StageUnitOfWork, actor: User, rep: User, now: datetime) -> Us
     before = audit.snapshot(rep, ("status", "leave_until"))
     rep.status, rep.leave_until = UserStatus.ACTIVE, None
     uow.users.save(rep)
-    audit.record(uow, actor_id=actor.id, action="user.leave_end", subject_type="user", subject_id=rep.id, now=now,
-                 before=before, after=audit.snapshot(rep, ("status", "leave_until")))
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="user.leave_end",
+        subject_type="user",
+        subject_id=rep.id,
+        now=now,
+        before=before,
+        after=audit.snapshot(rep, ("status", "leave_until")),
+    )
     return rep

@@ -23,9 +23,15 @@ def import_lead(services: Services, company: str, region: str = "华东") -> lis
     with services.uow_factory() as uow:
         admin = uow.users.get("admin")
         assert admin is not None
-        result = create_customer(uow, admin, NewCustomer(company, region=region, source="import"), now,
-                                 dedup=services.dedup, pipeline=services.pipeline,
-                                 assigner=lead_assigner(services))
+        result = create_customer(
+            uow,
+            admin,
+            NewCustomer(company, region=region, source="import"),
+            now,
+            dedup=services.dedup,
+            pipeline=services.pipeline,
+            assigner=lead_assigner(services),
+        )
         announce_assignment(services, uow, result.assignment, now)
         uow.commit()
     lines: list[str] = []
@@ -35,7 +41,12 @@ def import_lead(services: Services, company: str, region: str = "华东") -> lis
 
 def test_imported_leads_rotate_and_the_rep_is_told(services: Services) -> None:
     said = [import_lead(services, name) for name in ("恒康医疗", "瑞安科技", "博远贸易", "新华书店")]
-    assert owners(services) == {"恒康医疗": "lisi", "瑞安科技": "wangwu", "博远贸易": "zhangsan", "新华书店": "lisi"}
+    assert owners(services) == {
+        "恒康医疗": "lisi",
+        "瑞安科技": "wangwu",
+        "博远贸易": "zhangsan",
+        "新华书店": "lisi",
+    }
     assert said[0][0].startswith("→ lisi: 您有一条新线索：恒康医疗")
     south = import_lead(services, "岭南制药", region="华南")
     assert south[0].startswith("→ sunqi: ")  # 华南一组, by id: sunqi < zhaoliu < zhouba
@@ -46,24 +57,30 @@ def test_imported_leads_rotate_and_the_rep_is_told(services: Services) -> None:
 
 
 def test_nobody_available_sends_a_pool_card_and_a_rep_claims(services: Services) -> None:
-    run(services, """
+    run(
+        services,
+        """
         !now 2026-03-10 09:00
         @zhaoqiang: /休假 @张三 至 3月20日
         @chenjing: /休假 @李四 至 3月20日
         @zhaoqiang: /休假 @王五 至 2026-03-11
-    """)
+    """,
+    )
     card = "\n".join(import_lead(services, "恒康医疗"))
     assert "→ zhaoqiang: 【新线索进入公海，请分配】" in card
     assert "张三：休假至 03-20" in card and "王五：休假至 03-11" in card
     assert owners(services) == {"恒康医疗": None}
-    out = run(services, """
+    out = run(
+        services,
+        """
         @wangwu: /领取 恒康医疗
         @zhaoqiang: /销假 @王五
         @zhouba: /领取 恒康医疗
         @wangwu: /公海
         @wangwu > 领取 恒康医疗
         @lisi: /领取 恒康医疗
-    """)
+    """,
+    )
     assert "休假期间不能领取" in replies(out, "wangwu")[0]
     assert "没有找到客户「恒康医疗」" in replies(out, "zhouba")[0]  # another team's pool is not visible
     assert "公海待分配客户（1）" in replies(out, "wangwu")[1]
@@ -76,10 +93,13 @@ def test_manager_assigns_from_the_pool_card(services: Services) -> None:
     services.settings.assignment.update({"enabled": False})  # every lead waits in the pool
     services.extras.pop("assigner", None)
     import_lead(services, "恒康医疗")
-    out = run(services, """
+    out = run(
+        services,
+        """
         @zhaoqiang > 转派给张三
         @zhaoqiang > 转派给李四
-    """)
+    """,
+    )
     manager = replies(out, "zhaoqiang")
     assert "已转派给张三" in manager[0] and "已把客户「恒康医疗」转派给张三" in manager[1]
     assert "已处理" in manager[2]
@@ -88,14 +108,17 @@ def test_manager_assigns_from_the_pool_card(services: Services) -> None:
 
 
 def test_reassign_and_its_history(services: Services) -> None:
-    out = run(services, """
+    out = run(
+        services,
+        """
         @zhangsan: /新客户 恒康医疗 张伟 13812345678
         @zhangsan: /转派 恒康医疗 @李四
         @zhaoqiang: /转派 恒康医疗 @周八
         @zhaoqiang: /转派 恒康医疗 @不存在
         @zhaoqiang: /转派 恒康医疗 @李四 客户在李四的片区
         @qianmin: /转派 恒康医疗 @周八
-    """)
+    """,
+    )
     assert "只有本组主管" in replies(out, "zhangsan")[1]
     manager = replies(out, "zhaoqiang")
     assert "不在您的团队" in manager[0] and "没有找到同事「不存在」" in manager[1]
@@ -105,21 +128,28 @@ def test_reassign_and_its_history(services: Services) -> None:
     assert "没有找到" in replies(out, "qianmin")[0]  # another team's manager cannot even see it
     assert owners(services) == {"恒康医疗": "lisi"}
     with services.uow_factory() as uow:
-        history = [(a.subject_type, a.from_user, a.to_user, a.actor_id, a.reason)
-                   for a in uow.session.scalars(select(AssignmentRow).order_by(AssignmentRow.id))]
-    assert history[-2:] == [("customer", "zhangsan", "lisi", "zhaoqiang", "主管转派：客户在李四的片区"),
-                            ("deal", "zhangsan", "lisi", "zhaoqiang", "主管转派：客户在李四的片区")]
+        history = [
+            (a.subject_type, a.from_user, a.to_user, a.actor_id, a.reason)
+            for a in uow.session.scalars(select(AssignmentRow).order_by(AssignmentRow.id))
+        ]
+    assert history[-2:] == [
+        ("customer", "zhangsan", "lisi", "zhaoqiang", "主管转派：客户在李四的片区"),
+        ("deal", "zhangsan", "lisi", "zhaoqiang", "主管转派：客户在李四的片区"),
+    ]
 
 
 def test_leave_commands_check_who_asks(services: Services) -> None:
-    out = run(services, """
+    out = run(
+        services,
+        """
         !now 2026-03-10 09:00
         @lisi: /休假 @张三 至 3月20日
         @qianmin: /休假 @张三 至 3月20日
         @zhaoqiang: /休假 @张三
         @zhaoqiang: /休假 @张三 至 3月1日
         @zhaoqiang: /休假 @张三 至 3月20日
-    """)
+    """,
+    )
     assert "只有该销售的主管或人事" in replies(out, "lisi")[0]
     assert "只有该销售的主管或人事" in replies(out, "qianmin")[0]
     manager = replies(out, "zhaoqiang")

@@ -37,46 +37,77 @@ def deal(stage: str = "lead", **fields: object) -> Deal:
 
 
 # ---------------------------------------------------------------------------- pure rules
-@pytest.mark.parametrize(("target", "fields", "evidence", "expected"), [
-    ("qualified", {}, EvidenceSummary(), []),
-    ("needs_confirmed", {}, EvidenceSummary(), []),
-    ("demo", {}, EvidenceSummary(), ["上传需求文档，或至少 2 次有效通话（目前 0 次）"]),
-    ("demo", {}, EvidenceSummary(effective_calls=1), ["上传需求文档，或至少 2 次有效通话（目前 1 次）"]),
-    ("demo", {}, EvidenceSummary(effective_calls=2), []),
-    ("demo", {}, EvidenceSummary(frozenset({"requirements"})), []),
-    ("demo", {}, EvidenceSummary(frozenset({"quote"}), 1), ["上传需求文档，或至少 2 次有效通话（目前 1 次）"]),
-    ("quote", {}, EvidenceSummary(), ["填写金额"]),
-    ("quote", {"amount": 500000.0}, EvidenceSummary(), []),
-    ("contract_review", {"amount": 1.0}, EvidenceSummary(), ["上传报价单"]),
-    ("contract_review", {}, EvidenceSummary(frozenset({"quote"})), []),
-    ("won", {}, EvidenceSummary(frozenset({"quote"})), ["上传合同扫描件"]),
-    ("won", {}, EvidenceSummary(frozenset({"contract"})), []),
-    ("lost", {}, EvidenceSummary(), []),
-])
-def test_missing_evidence(target: str, fields: dict[str, object], evidence: EvidenceSummary,
-                          expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("target", "fields", "evidence", "expected"),
+    [
+        ("qualified", {}, EvidenceSummary(), []),
+        ("needs_confirmed", {}, EvidenceSummary(), []),
+        ("demo", {}, EvidenceSummary(), ["上传需求文档，或至少 2 次有效通话（目前 0 次）"]),
+        ("demo", {}, EvidenceSummary(effective_calls=1), ["上传需求文档，或至少 2 次有效通话（目前 1 次）"]),
+        ("demo", {}, EvidenceSummary(effective_calls=2), []),
+        ("demo", {}, EvidenceSummary(frozenset({"requirements"})), []),
+        (
+            "demo",
+            {},
+            EvidenceSummary(frozenset({"quote"}), 1),
+            ["上传需求文档，或至少 2 次有效通话（目前 1 次）"],
+        ),
+        ("quote", {}, EvidenceSummary(), ["填写金额"]),
+        ("quote", {"amount": 500000.0}, EvidenceSummary(), []),
+        ("contract_review", {"amount": 1.0}, EvidenceSummary(), ["上传报价单"]),
+        ("contract_review", {}, EvidenceSummary(frozenset({"quote"})), []),
+        ("won", {}, EvidenceSummary(frozenset({"quote"})), ["上传合同扫描件"]),
+        ("won", {}, EvidenceSummary(frozenset({"contract"})), []),
+        ("lost", {}, EvidenceSummary(), []),
+    ],
+)
+def test_missing_evidence(
+    target: str, fields: dict[str, object], evidence: EvidenceSummary, expected: list[str]
+) -> None:
     assert missing_evidence(deal(**fields), target, evidence) == expected
 
 
-@pytest.mark.parametrize(("stage", "limit"), [
-    ("lead", 5), ("qualified", 5), ("needs_confirmed", 5), ("demo", 5), ("quote", 3), ("contract_review", 5),
-    ("won", None), ("lost", None), ("nonexistent", None),
-])
+@pytest.mark.parametrize(
+    ("stage", "limit"),
+    [
+        ("lead", 5),
+        ("qualified", 5),
+        ("needs_confirmed", 5),
+        ("demo", 5),
+        ("quote", 3),
+        ("contract_review", 5),
+        ("won", None),
+        ("lost", None),
+        ("nonexistent", None),
+    ],
+)
 def test_dwell_limits(stage: str, limit: int | None) -> None:
     assert dwell_limit_days(stage) == limit
 
 
-@pytest.mark.parametrize(("stage", "frozen"), [
-    ("lead", []), ("quote", []), ("contract_review", []), ("won", ["amount", "products", "payment_terms"]),
-    ("lost", []),
-])
+@pytest.mark.parametrize(
+    ("stage", "frozen"),
+    [
+        ("lead", []),
+        ("quote", []),
+        ("contract_review", []),
+        ("won", ["amount", "products", "payment_terms"]),
+        ("lost", []),
+    ],
+)
 def test_frozen_fields(stage: str, frozen: list[str]) -> None:
     assert RULES.frozen_fields(stage) == frozen
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("价格太高", "价格太高"), ("竞品", "选择了竞品"), ("预算", "预算取消"), ("项目暂停", "项目暂停"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("价格太高", "价格太高"),
+        ("竞品", "选择了竞品"),
+        ("预算", "预算取消"),
+        ("项目暂停", "项目暂停"),
+    ],
+)
 def test_lost_reason_from_the_configured_list(text: str, expected: str) -> None:
     assert RULES.resolve_lost_reason(text) == expected
 
@@ -88,10 +119,20 @@ def test_unknown_lost_reason_lists_the_options(text: str) -> None:
     assert "可选原因：价格太高" in err.value.message
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("需求文档", "requirements"), ("需求", "requirements"), ("requirements", "requirements"), ("报价单", "quote"),
-    ("报价", "quote"), ("合同", "contract"), ("合同扫描件", "contract"), ("恒康医疗", None), ("需", None),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("需求文档", "requirements"),
+        ("需求", "requirements"),
+        ("requirements", "requirements"),
+        ("报价单", "quote"),
+        ("报价", "quote"),
+        ("合同", "contract"),
+        ("合同扫描件", "contract"),
+        ("恒康医疗", None),
+        ("需", None),
+    ],
+)
 def test_attachment_kind_words(text: str, kind: str | None) -> None:
     assert RULES.resolve_kind(text) == kind
 
@@ -107,41 +148,66 @@ def test_unknown_stage_suggests_the_closest() -> None:
     assert "报价" in err.value.hint
 
 
-@pytest.mark.parametrize(("entered", "today", "with_calendar", "days"), [
-    (date(2026, 3, 6), date(2026, 3, 9), True, 1),  # Friday → Monday: one working day
-    (date(2026, 3, 6), date(2026, 3, 9), False, 3),
-    (date(2026, 3, 10), date(2026, 3, 10), True, 0),
-    (date(2026, 9, 30), date(2026, 10, 8), True, 1),  # across the National Day holiday
-])
+@pytest.mark.parametrize(
+    ("entered", "today", "with_calendar", "days"),
+    [
+        (date(2026, 3, 6), date(2026, 3, 9), True, 1),  # Friday → Monday: one working day
+        (date(2026, 3, 6), date(2026, 3, 9), False, 3),
+        (date(2026, 3, 10), date(2026, 3, 10), True, 0),
+        (date(2026, 9, 30), date(2026, 10, 8), True, 1),  # across the National Day holiday
+    ],
+)
 def test_dwell_days(entered: date, today: date, with_calendar: bool, days: int) -> None:
     holidays = {date(2026, 10, d): "国庆节" for d in range(1, 8)}
     calendar = WorkCalendar(holidays) if with_calendar else None
     assert dwell_days(entered, today, calendar) == days
 
 
-@pytest.mark.parametrize(("raw", "problem"), [
-    ({"stages": [{"key": "a", "name": "甲"}, {"key": "a", "name": "乙"}]}, "duplicate stage key"),
-    ({"stages": [{"key": "a", "name": "甲"}]}, "outcome"),
-    ({"stages": [{"key": "a", "name": "甲", "entry": [{"attachments": ["photo"]}]},
-                 {"key": "w", "name": "赢", "outcome": "won"}, {"key": "l", "name": "输", "outcome": "lost"}]},
-     "unknown attachment kind"),
-    ({"stages": [{"key": "a", "name": "甲", "freeze_on_entry": ["colour"]},
-                 {"key": "w", "name": "赢", "outcome": "won"}, {"key": "l", "name": "输", "outcome": "lost"}]},
-     "unknown field"),
-    ({"lost_reasons": []}, "lost_reasons"),
-])
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"stages": [{"key": "a", "name": "甲"}, {"key": "a", "name": "乙"}]}, "duplicate stage key"),
+        ({"stages": [{"key": "a", "name": "甲"}]}, "outcome"),
+        (
+            {
+                "stages": [
+                    {"key": "a", "name": "甲", "entry": [{"attachments": ["photo"]}]},
+                    {"key": "w", "name": "赢", "outcome": "won"},
+                    {"key": "l", "name": "输", "outcome": "lost"},
+                ]
+            },
+            "unknown attachment kind",
+        ),
+        (
+            {
+                "stages": [
+                    {"key": "a", "name": "甲", "freeze_on_entry": ["colour"]},
+                    {"key": "w", "name": "赢", "outcome": "won"},
+                    {"key": "l", "name": "输", "outcome": "lost"},
+                ]
+            },
+            "unknown field",
+        ),
+        ({"lost_reasons": []}, "lost_reasons"),
+    ],
+)
 def test_bad_pipeline_config_is_refused(raw: dict[str, object], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         PipelineConfig.model_validate(raw)
 
 
 def test_a_configured_pipeline_replaces_the_default() -> None:
-    rules = StageRules.from_settings({
-        "stages": [{"key": "lead", "name": "线索"},
-                   {"key": "visit", "name": "上门", "entry": [{"effective_calls": 1}], "max_dwell_days": 2},
-                   {"key": "won", "name": "成交", "outcome": "won", "freeze_on_entry": ["amount"]},
-                   {"key": "lost", "name": "丢单", "outcome": "lost"}],
-        "lost_reasons": ["太贵"]})
+    rules = StageRules.from_settings(
+        {
+            "stages": [
+                {"key": "lead", "name": "线索"},
+                {"key": "visit", "name": "上门", "entry": [{"effective_calls": 1}], "max_dwell_days": 2},
+                {"key": "won", "name": "成交", "outcome": "won", "freeze_on_entry": ["amount"]},
+                {"key": "lost", "name": "丢单", "outcome": "lost"},
+            ],
+            "lost_reasons": ["太贵"],
+        }
+    )
     assert [s.name for s in rules.pipeline.stages] == ["线索", "上门", "成交", "丢单"]
     assert rules.missing_evidence(deal(), "visit", EvidenceSummary()) == ["至少 1 次有效通话（目前 0 次）"]
     assert rules.dwell_limit_days("visit") == 2 and rules.frozen_fields("won") == ["amount"]
@@ -173,8 +239,9 @@ def uow() -> FakeUnitOfWork:
 
 
 def new_deal(uow: FakeUnitOfWork) -> Deal:
-    result = create_customer(uow, REP, NewCustomer("恒康医疗"), NOW, dedup=ExactDuplicateCheck(),
-                             pipeline=RULES.pipeline)
+    result = create_customer(
+        uow, REP, NewCustomer("恒康医疗"), NOW, dedup=ExactDuplicateCheck(), pipeline=RULES.pipeline
+    )
     assert result.deal is not None
     return result.deal
 
@@ -202,8 +269,18 @@ def test_evidence_gates_the_next_stage(uow: FakeUnitOfWork, tmp_path: Path) -> N
     refused = uc.advance(uow, REP, d, "demo", NOW, rules=RULES)
     assert not refused.moved and refused.missing
     for n in range(2):  # two effective calls are the other way in
-        uow.followups.add(FollowUp(None, d.customer_id, REP.id, NOW - timedelta(hours=n), Method.PHONE,
-                                   FollowUpSource.CALL_LOG, deal_id=d.id, effective=True))
+        uow.followups.add(
+            FollowUp(
+                None,
+                d.customer_id,
+                REP.id,
+                NOW - timedelta(hours=n),
+                Method.PHONE,
+                FollowUpSource.CALL_LOG,
+                deal_id=d.id,
+                effective=True,
+            )
+        )
     assert uc.advance(uow, REP, d, "demo", NOW, rules=RULES).moved
     assert not uc.advance(uow, REP, d, "quote", NOW, rules=RULES).moved  # needs an amount
     uc.request_field_edit(uow, REP, d, "amount", 500000, "", NOW, rules=RULES)
@@ -293,7 +370,9 @@ def test_frozen_field_changes_only_through_approval(uow: FakeUnitOfWork, tmp_pat
     assert edits and edits[0].before == {"amount": 500000.0} and edits[0].actor_id == "boss"
 
 
-@pytest.mark.parametrize(("content", "problem"), [(None, "不存在"), (b"", "是空的"), (b"x" * (2 * 1024 * 1024), "超过")])
+@pytest.mark.parametrize(
+    ("content", "problem"), [(None, "不存在"), (b"", "是空的"), (b"x" * (2 * 1024 * 1024), "超过")]
+)
 def test_bad_uploads_are_refused(tmp_path: Path, content: bytes | None, problem: str) -> None:
     rules = StageRules(PipelineConfig(max_attachment_mb=1))
     path = tmp_path / "f.pdf"

@@ -49,7 +49,9 @@ def _factory(url: str) -> UnitOfWorkFactory:
     with factory() as uow:
         uow.users.save(User("admin", "管理员", frozenset({Role.ADMIN})))
         for rid in REPS:
-            uow.users.save(User(rid, rid, frozenset({Role.REP}), team="A", regions=("华东",), capacity=CAPACITY))
+            uow.users.save(
+                User(rid, rid, frozenset({Role.REP}), team="A", regions=("华东",), capacity=CAPACITY)
+            )
         uow.commit()
     return factory
 
@@ -66,17 +68,35 @@ def pg_factory() -> Iterator[UnitOfWorkFactory]:
     drop()
 
 
-def _import(factory: UnitOfWorkFactory, worker: int, barrier: threading.Barrier, lock: bool,
-            errors: list[BaseException]) -> None:
+def _import(
+    factory: UnitOfWorkFactory,
+    worker: int,
+    barrier: threading.Barrier,
+    lock: bool,
+    errors: list[BaseException],
+) -> None:
     try:
         with factory() as uow:
             if not lock:
                 uow.workload = NoLockWorkload(uow.session)
             barrier.wait()
-            leads = [uow.customers.add(Customer(None, f"w{worker}-{i}", f"w{worker}-{i}", None, team="A",
-                                                region="华东", source="import", created_by="admin",
-                                                created_at=NOW, updated_at=NOW))
-                     for i in range(PER_WORKER)]
+            leads = [
+                uow.customers.add(
+                    Customer(
+                        None,
+                        f"w{worker}-{i}",
+                        f"w{worker}-{i}",
+                        None,
+                        team="A",
+                        region="华东",
+                        source="import",
+                        created_by="admin",
+                        created_at=NOW,
+                        updated_at=NOW,
+                    )
+                )
+                for i in range(PER_WORKER)
+            ]
             LeadAssigner(AssignmentConfig()).assign_many(uow, "admin", leads, NOW)
             time.sleep(0.3)  # hold the transaction open so that the other imports overlap with it
             uow.commit()
@@ -87,14 +107,18 @@ def _import(factory: UnitOfWorkFactory, worker: int, barrier: threading.Barrier,
 def _run(factory: UnitOfWorkFactory, *, lock: bool) -> dict[str | None, int]:
     barrier = threading.Barrier(WORKERS)
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=_import, args=(factory, w, barrier, lock, errors)) for w in range(WORKERS)]
+    threads = [
+        threading.Thread(target=_import, args=(factory, w, barrier, lock, errors)) for w in range(WORKERS)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert not errors, errors
     with factory() as uow:
-        rows = uow.session.execute(select(CustomerRow.owner_id, func.count()).group_by(CustomerRow.owner_id)).all()
+        rows = uow.session.execute(
+            select(CustomerRow.owner_id, func.count()).group_by(CustomerRow.owner_id)
+        ).all()
     return {owner: int(n) for owner, n in rows}
 
 
