@@ -139,6 +139,7 @@ class Contact:
     phone_norm: str | None = None
     email: str | None = None
     title: str | None = None
+    external_userid: str | None = None  # WeCom 客户联系 id, for 离职继承
     created_at: datetime | None = None
 
 

@@ -96,6 +96,8 @@ class ContactRow(Base):
     phone: Mapped[str | None] = mapped_column(String(50))
     phone_norm: Mapped[str | None] = mapped_column(String(20), index=True)
     email: Mapped[str | None] = mapped_column(String(200), index=True)
+    # the WeCom external contact id (客户联系), needed to hand the contact over on offboarding
+    external_userid: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
 
 

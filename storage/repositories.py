@@ -118,12 +118,13 @@ class SqlUserRepository:
 # ---------------------------------------------------------------- customers
 _CUSTOMER_FIELDS = ("name", "name_key", "owner_id", "team", "region", "invalid_reason", "merged_into", "source",
                     "created_by", "assigned_at", "lead_state", "created_at", "updated_at")
-_CONTACT_FIELDS = ("customer_id", "name", "title", "phone", "phone_norm", "email", "created_at")
+_CONTACT_FIELDS = ("customer_id", "name", "title", "phone", "phone_norm", "email", "external_userid", "created_at")
 
 
 def contact_from_row(row: ContactRow) -> Contact:
     return Contact(id=row.id, customer_id=row.customer_id, name=row.name, phone=row.phone,
-                   phone_norm=row.phone_norm, email=row.email, title=row.title, created_at=row.created_at)
+                   phone_norm=row.phone_norm, email=row.email, title=row.title,
+                   external_userid=row.external_userid, created_at=row.created_at)
 
 
 class SqlCustomerRepository:

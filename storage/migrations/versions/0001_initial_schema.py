@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 08:06:08.126017
+Create Date: 2026-11-24 08:26:36.048547
 """
 from __future__ import annotations
 
@@ -241,6 +241,7 @@ def upgrade() -> None:
     sa.Column('phone', sa.String(length=50), nullable=True),
     sa.Column('phone_norm', sa.String(length=20), nullable=True),
     sa.Column('email', sa.String(length=200), nullable=True),
+    sa.Column('external_userid', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -248,6 +249,7 @@ def upgrade() -> None:
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_email'), ['email'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contacts_external_userid'), ['external_userid'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_phone_norm'), ['phone_norm'], unique=False)
 
     op.create_table('deals',
@@ -519,6 +521,7 @@ def downgrade() -> None:
     op.drop_table('deals')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_phone_norm'))
+        batch_op.drop_index(batch_op.f('ix_contacts_external_userid'))
         batch_op.drop_index(batch_op.f('ix_contacts_email'))
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
