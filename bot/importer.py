@@ -26,8 +26,18 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from bot.services import Services
-from bot.sheets import HEADER_ALIASES, MAX_CELL, Sheet, SheetError, SheetRow, detect_encoding, file_sha256
-from bot.sheets import clean_header, map_columns, open_sheet
+from bot.sheets import (
+    HEADER_ALIASES,
+    MAX_CELL,
+    Sheet,
+    SheetError,
+    SheetRow,
+    clean_header,
+    detect_encoding,
+    file_sha256,
+    map_columns,
+    open_sheet,
+)
 from core.dedup.batch import group_records
 from core.dedup.check import DedupThresholds
 from core.dedup.normalize import NormalizedRecord
@@ -35,7 +45,15 @@ from core.errors import DomainError
 from core.imports import ImportBatch, ImportRow, ReviewItem, parse_decision, prepare_row, validate_row
 from core.model import Role, User
 from core.usecases.customers import NewCustomer
-from core.usecases.imports import ImportMemory, PlannedRow, RowOutcome, decide_review, import_rows
+from core.usecases.imports import (
+    ImportMemory,
+    PlannedRow,
+    RowOutcome,
+    decide_review,
+    import_rows,
+    list_pending_reviews,
+    require_importer,
+)
 from core.validation import normalize_phone
 
 # Header words of the import, beyond those `crmbot dedupe` knows.
@@ -326,7 +344,7 @@ def format_plan(plan: Plan) -> str:
     sheet = plan.sheet
     where = f"（工作表「{sheet.title}」）" if sheet.kind == "xlsx" else f"（{_encoding_zh(sheet.encoding)}）"
     mapped = "，".join(f"{ROLE_ZH[r]}←{'/'.join(plan.header[i] for i in cols)}"
-                      for r, cols in plan.roles.items() if r in ROLE_ZH)
+                      for r, cols in plan.roles.items() if r in FIELD_ROLES)
     kept = [h for i, h in enumerate(plan.header) if h and not any(i in c for r, c in plan.roles.items()
                                                                     if r in FIELD_ROLES)]
     lines = [f"读取 {sheet.path.name}{where}：共 {plan.data_rows:,} 行数据（表头在第 {plan.header_row} 行）。",
@@ -379,6 +397,7 @@ class ImportReport:
     written: int = 0  # rows written by this run
     failed: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    names: dict[str, str] = field(default_factory=dict)  # user id → name, for the summary
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -416,8 +435,6 @@ def execute(services: Services, plan: Plan, actor: User, *, chunk_rows: int = CH
     started = time.perf_counter()
     now = services.clock.now()
     with services.uow_factory() as uow:
-        from core.usecases.imports import require_importer
-
         require_importer(actor)
         earlier = uow.import_batches.by_sha256(plan.sha256)
         running = [b for b in earlier if b.state == "running"]
@@ -431,26 +448,19 @@ def execute(services: Services, plan: Plan, actor: User, *, chunk_rows: int = CH
         uow.commit()
     report = ImportReport(batch, int(batch.summary.get("done_through", 0)), seen_before)
     memory = ImportMemory()
-    counted_reviews: set[int] = set()
     assigner = _lead_assigner(services)
     chunk: list[PlannedRow] = []
     progress.start("写入", plan.valid)
     if report.resumed_after:
-        progress.advance(sum(1 for _ in _until(plan, report.resumed_after)))
+        progress.advance(sum(1 for p in plan.spooled() if p.row.row_no <= report.resumed_after))
 
     def flush() -> None:
-        if not chunk:
-            return
-        outcomes, failed = _write_chunk(services, plan, actor, batch, chunk, memory, assigner, seen_before)
-        summary = _tally(dict(batch.summary), outcomes, failed, counted_reviews)
-        summary["done_through"] = chunk[-1].row.row_no
-        with services.uow_factory() as uow:
-            pass  # (the chunk and its checkpoint were committed together in _write_chunk)
-        batch.summary = summary
-        report.written += len(outcomes)
-        report.failed += failed
-        progress.advance(len(chunk))
-        chunk.clear()
+        if chunk:
+            written, failed = _write_chunk(services, actor, batch, chunk, memory, assigner, seen_before)
+            report.written += written
+            report.failed += failed
+            progress.advance(len(chunk))
+            chunk.clear()
 
     for planned in plan.spooled():
         if planned.row.row_no <= report.resumed_after:
@@ -460,27 +470,17 @@ def execute(services: Services, plan: Plan, actor: User, *, chunk_rows: int = CH
             flush()
     flush()
     progress.stop()
-    _finish(services, batch, actor)
+    report.names = _finish(services, batch)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _until(plan: Plan, row_no: int) -> Iterator[PlannedRow]:
-    for planned in plan.spooled():
-        if planned.row.row_no > row_no:
-            return
-        yield planned
-
-
-def _tally(summary: dict[str, Any], outcomes: list[RowOutcome], failed: list[Problem],
-           counted_reviews: set[int]) -> dict[str, Any]:
+def _tally(summary: dict[str, Any], outcomes: list[RowOutcome], failed: list[Problem]) -> dict[str, Any]:
     kinds = Counter(o.kind for o in outcomes)
     for kind in ("created", "joined", "linked"):
         summary[kind] = int(summary.get(kind, 0)) + kinds[kind]
     summary["review_rows"] = int(summary.get("review_rows", 0)) + kinds["review"]
-    new_items = {o.review_id for o in outcomes if o.kind == "review" and o.review_id} - counted_reviews
-    counted_reviews |= new_items
-    summary["review_items"] = int(summary.get("review_items", 0)) + len(new_items)
+    summary["review_items"] = int(summary.get("review_items", 0)) + sum(1 for o in outcomes if o.opened)
     summary["failed"] = int(summary.get("failed", 0)) + len(failed)
     reps: dict[str, int] = dict(summary.get("reps", {}))
     pool: dict[str, int] = dict(summary.get("pool", {}))
@@ -496,8 +496,8 @@ def _tally(summary: dict[str, Any], outcomes: list[RowOutcome], failed: list[Pro
     return summary
 
 
-def _write_chunk(services: Services, plan: Plan, actor: User, batch: ImportBatch, chunk: list[PlannedRow],
-                 memory: ImportMemory, assigner: Any, seen_before: bool) -> tuple[list[RowOutcome], list[Problem]]:
+def _write_chunk(services: Services, actor: User, batch: ImportBatch, chunk: list[PlannedRow],
+                 memory: ImportMemory, assigner: Any, seen_before: bool) -> tuple[int, list[Problem]]:
     """One transaction: the chunk's rows and the batch checkpoint, or nothing."""
     snapshot = _copy_memory(memory)
     now = services.clock.now()
@@ -508,16 +508,16 @@ def _write_chunk(services: Services, plan: Plan, actor: User, batch: ImportBatch
         except DomainError:
             uow.rollback()
             _restore_memory(memory, snapshot)
-            return _write_rows_one_by_one(services, actor, batch, chunk, memory, assigner, seen_before)
-        _checkpoint(uow, batch, outcomes, [], chunk)
-        uow.commit()
-    return outcomes, []
+        else:
+            batch.summary = _checkpoint(uow, batch, outcomes, [], chunk)
+            uow.commit()
+            return len(outcomes), []
+    return _write_rows_one_by_one(services, actor, batch, chunk, memory, assigner, seen_before)
 
 
 def _write_rows_one_by_one(services: Services, actor: User, batch: ImportBatch, chunk: list[PlannedRow],
-                           memory: ImportMemory, assigner: Any,
-                           seen_before: bool) -> tuple[list[RowOutcome], list[Problem]]:
-    """A rule refused one row of the chunk: write the others, each behind a savepoint, and report it."""
+                           memory: ImportMemory, assigner: Any, seen_before: bool) -> tuple[int, list[Problem]]:
+    """A rule refused a row of the chunk: write the others, each behind a savepoint, and report that one."""
     outcomes: list[RowOutcome] = []
     failed: list[Problem] = []
     now = services.clock.now()
@@ -535,18 +535,19 @@ def _write_rows_one_by_one(services: Services, actor: User, batch: ImportBatch, 
                 uow.session.info.pop("contacts_by_customer", None)  # may hold a contact of the undone row
                 _restore_memory(memory, snapshot)
                 failed.append(Problem(planned.row.row_no, [f"未导入：{err.message}"]))
-        _checkpoint(uow, batch, outcomes, failed, chunk)
+        batch.summary = _checkpoint(uow, batch, outcomes, failed, chunk)
         uow.commit()
-    return outcomes, failed
+    return len(outcomes), failed
 
 
 def _checkpoint(uow: Any, batch: ImportBatch, outcomes: list[RowOutcome], failed: list[Problem],
-                chunk: list[PlannedRow]) -> None:
+                chunk: list[PlannedRow]) -> dict[str, Any]:
+    """The batch's running totals and the last row written, in the chunk's own transaction."""
     stored = uow.import_batches.get(batch.id)
-    summary = _tally(dict(stored.summary), outcomes, failed, set())
-    summary["done_through"] = chunk[-1].row.row_no
-    stored.summary = summary
+    stored.summary = _tally(dict(stored.summary), outcomes, failed)
+    stored.summary["done_through"] = chunk[-1].row.row_no
     uow.import_batches.update(stored)
+    return stored.summary
 
 
 def _copy_memory(memory: ImportMemory) -> ImportMemory:
@@ -559,7 +560,7 @@ def _restore_memory(memory: ImportMemory, snapshot: ImportMemory) -> None:
     memory.review_of, memory.reused_reviews = snapshot.review_of, snapshot.reused_reviews
 
 
-def _finish(services: Services, batch: ImportBatch, actor: User) -> None:
+def _finish(services: Services, batch: ImportBatch) -> dict[str, str]:
     """Mark the batch done and tell people: each rep their new leads, managers the pool and the reviews."""
     from bot.notify import Notifier
 
@@ -591,6 +592,7 @@ def _finish(services: Services, batch: ImportBatch, actor: User) -> None:
                 notifier.notify(manager, f"导入「{name}」有 {new_items} 组记录疑似已有客户，需要确认："
                                          "请发送 /待审核 逐条处理。")
         uow.commit()
+    return {u.id: u.name for u in users}
 
 
 def format_report(report: ImportReport) -> str:
@@ -609,7 +611,7 @@ def format_report(report: ImportReport) -> str:
         lines += [f"  {p.text()}" for p in report.failed[:SHOWN_PROBLEMS]]
     reps, pool = s.get("reps", {}), s.get("pool", {})
     if reps or pool:
-        parts = [f"{rid} {n} 条" for rid, n in sorted(reps.items())]
+        parts = [f"{report.names.get(rid, rid)} {n} 条" for rid, n in sorted(reps.items())]
         if pool:
             parts.append(f"公海 {sum(pool.values())} 条")
         lines.append("线索分配：" + "，".join(parts) + "。")
@@ -627,8 +629,6 @@ EXPORT_COLUMNS = ("review_id", "file", "row", "rows_in_group", "company", "name"
 
 
 def export_reviews(services: Services, actor: User, out: Path) -> int:
-    from core.usecases.imports import list_pending_reviews
-
     written = 0
     with services.uow_factory() as uow, out.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)

@@ -17,6 +17,7 @@ FEATURES = (
     "bot.handlers.merge",
     "bot.handlers.offboarding",
     "bot.handlers.calls",
+    "bot.handlers.imports",
     "bot.handlers.freetext",
 )
 

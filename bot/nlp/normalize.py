@@ -58,6 +58,23 @@ class FillerRemover:
         return _SPACES.sub(" ", text).strip(" ,，")
 
 
+# Voice input that puts a space after every word: "我们 中标 了", "去 了 师大附中", "本周 四".
+_ONE_CHAR_TOKEN_GAP = re.compile(
+    r"(?<=(?<![\u4e00-\u9fff])[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
+)
+
+
+def join_split_words(text: str) -> str:
+    """Closes a space next to a one-character token (了, 去, 他, 四 …) in word-spaced dictation.
+
+    Such a token is a particle, a pronoun or a split word, so it belongs to its neighbour; a
+    space between two longer words is kept, because in dictated text it is often a pause.
+    """
+    if text.count(" ") < 3:
+        return text
+    return _ONE_CHAR_TOKEN_GAP.sub("", text)
+
+
 # Clause boundaries: punctuation, and in ASR transcripts the pauses (spaces between CJK characters).
 _CLAUSE_SPLIT = re.compile(r"[,，。;；!！?？\n:：]|\s+")
 

@@ -66,6 +66,13 @@ def industry_compatible(a: str, b: str) -> bool:
     return a.endswith(" " + b) or b.endswith(" " + a) or a.endswith(b) or b.endswith(a)
 
 
+def _industry_narrows(a: str, b: str) -> bool:
+    """One industry is a narrower form of the other that starts the same ("医疗" / "医疗器械")."""
+    if not a or not b or a == b or industry_compatible(a, b):
+        return False
+    return a.startswith(b + " ") or b.startswith(a + " ")
+
+
 def company_similarity(a: CompanyName, b: CompanyName) -> Evidence:
     """Company names alone: 0..100 with reasons; `conflict` when they name different companies."""
     if a.empty or b.empty:
@@ -83,6 +90,10 @@ def company_similarity(a: CompanyName, b: CompanyName) -> Evidence:
             return Evidence(93.0, ("公司名相同（一方未写城市）",))
         return Evidence(97.0, ("公司名相同",))
     if a.brand_key == b.brand_key and a.brand_key:
+        if _industry_narrows(a.industry_key, b.industry_key):
+            # 恒康医疗 / 恒康医疗器械: most often the short and the full name of one firm, but a group can
+            # own both: ask, never link by name alone
+            return Evidence(80.0, (f"字号相同，行业相近（{a.industry}/{b.industry}）",))
         if not industry_compatible(a.industry_key, b.industry_key):
             return Evidence(
                 35.0, (f"字号相同但行业不同（{a.industry or '—'}/{b.industry or '—'}）",), conflict=True

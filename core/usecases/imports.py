@@ -52,6 +52,7 @@ class RowOutcome:
     customer_id: int | None = None
     review_id: int | None = None
     assignment: AssignOutcome | None = None
+    opened: bool = False  # this row opened a new review item
 
 
 def require_importer(actor: User) -> None:
@@ -137,7 +138,7 @@ def _open_review(uow: ImportUnitOfWork, batch: ImportBatch, memory: ImportMemory
         candidate_customer_id=decision.customer.id if decision.customer else None,
         score=round(decision.score, 1), evidence=list(decision.evidence)))
     memory.review_of[planned.leader] = item.id or 0
-    return RowOutcome(row.row_no, "review", review_id=item.id)
+    return RowOutcome(row.row_no, "review", review_id=item.id, opened=True)
 
 
 def _join_review(uow: ImportUnitOfWork, memory: ImportMemory, planned: PlannedRow) -> RowOutcome:

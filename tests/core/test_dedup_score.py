@@ -79,3 +79,13 @@ def test_switchboard_needs_agreeing_names(norm: Normalizer) -> None:
     assert score_pair(a, b).contact.score < 70
     assert score_pair(a, b).company.score >= 90
     assert score_pair(a, c).contact.score >= 90
+
+
+def test_a_narrower_industry_with_the_same_brand_is_asked_not_linked() -> None:
+    from bot.textconv import make_normalizer
+    from core.dedup.score import company_similarity
+
+    n = make_normalizer()
+    evidence = company_similarity(n.company("恒康医疗"), n.company("恒康医疗器械有限公司"))
+    assert 70 <= evidence.score < 90 and not evidence.conflict
+    assert company_similarity(n.company("恒康医疗"), n.company("恒康餐饮")).conflict
