@@ -59,14 +59,34 @@ from core.validation import normalize_phone
 # Header words of the import, beyond those `crmbot dedupe` knows.
 IMPORT_ALIASES: dict[str, tuple[str, ...]] = {
     **HEADER_ALIASES,
-    "region": ("region", "area", "province", "city", "地区", "区域", "所在地区", "省份", "城市", "所在城市", "省市"),
+    "region": (
+        "region",
+        "area",
+        "province",
+        "city",
+        "地区",
+        "区域",
+        "所在地区",
+        "省份",
+        "城市",
+        "所在城市",
+        "省市",
+    ),
     "product": ("product", "products", "product_line", "产品", "意向产品", "产品线"),
     "lead_source": ("source", "lead_source", "来源", "线索来源", "客户来源", "渠道"),
     "title": ("title", "position", "职位", "职务", "岗位"),
 }
 FIELD_ROLES = ("company", "name", "phone", "email", "region", "product")  # roles with a place in the CRM
-ROLE_ZH = {"company": "公司", "name": "联系人", "phone": "电话", "email": "邮箱", "region": "地区",
-           "product": "产品", "lead_source": "来源", "title": "职位"}
+ROLE_ZH = {
+    "company": "公司",
+    "name": "联系人",
+    "phone": "电话",
+    "email": "邮箱",
+    "region": "地区",
+    "product": "产品",
+    "lead_source": "来源",
+    "title": "职位",
+}
 HEADER_SEARCH_ROWS = 10  # a title line or two above the header is common in exported sheets
 SHOWN_PROBLEMS = 20  # on the console; beyond that the full list goes to a CSV file
 KEPT_PROBLEMS = 1000  # in memory, for the summary; the CSV file has them all
@@ -252,8 +272,9 @@ def _row_of(sr: SheetRow, plan: Plan) -> tuple[ImportRow, dict[str, int]]:
     return row, long_cells
 
 
-def plan_import(services: Services, path: Path, *, progress: Progress | None = None,
-                errors_path: Path | None = None) -> Plan:
+def plan_import(
+    services: Services, path: Path, *, progress: Progress | None = None, errors_path: Path | None = None
+) -> Plan:
     """Pass 1. Raises SheetError for a file that cannot be imported at all (nothing is written)."""
     from bot.textconv import make_normalizer
 
@@ -283,7 +304,9 @@ def plan_import(services: Services, path: Path, *, progress: Progress | None = N
                     continue
                 row = prepare_row(row)
                 spool.write(json.dumps(row.to_data(), ensure_ascii=False) + "\n")
-                records.append(normalizer.record(str(row.row_no), row.name, row.company, row.phone, row.email))
+                records.append(
+                    normalizer.record(str(row.row_no), row.name, row.company, row.phone, row.email)
+                )
                 row_nos.append(row.row_no)
             progress.stop()
     except BaseException:
@@ -313,8 +336,14 @@ def _thresholds(services: Services) -> DedupThresholds:
     return thresholds if isinstance(thresholds, DedupThresholds) else DedupThresholds()
 
 
-def _check_against_database(services: Services, plan: Plan, records: list[NormalizedRecord],
-                            groups: list[int], sizes: Counter[int], progress: Progress) -> None:
+def _check_against_database(
+    services: Services,
+    plan: Plan,
+    records: list[NormalizedRecord],
+    groups: list[int],
+    sizes: Counter[int],
+    progress: Progress,
+) -> None:
     """The real-time check for each group's first row, read-only: what writing would do."""
     with services.uow_factory() as uow:
         if uow.customers.count() == 0:  # nothing to match: every group is a new customer
@@ -326,16 +355,25 @@ def _check_against_database(services: Services, plan: Plan, records: list[Normal
             if group != i:
                 continue
             rec = records[i]
-            data = NewCustomer(company=rec.company.typed, contact_name=rec.name.typed or None,
-                               phone=rec.phone_typed or None, email=rec.email_typed or None, source="import")
-            decision = services.dedup.decide(uow, data, normalize_phone(rec.phone_typed) if rec.phone_typed else None)
+            data = NewCustomer(
+                company=rec.company.typed,
+                contact_name=rec.name.typed or None,
+                phone=rec.phone_typed or None,
+                email=rec.email_typed or None,
+                source="import",
+            )
+            decision = services.dedup.decide(
+                uow, data, normalize_phone(rec.phone_typed) if rec.phone_typed else None
+            )
             kind = {"link": "linked", "ask": "review"}.get(decision.kind, "new")
             plan.groups_by_kind[kind] += 1
             plan.rows_by_kind[kind] += sizes[i]
             if kind == "review" and len(plan.examples) < 10 and decision.customer is not None:
                 why = "，".join(decision.evidence) or "相似"
-                plan.examples.append(f"第 {rec.record_id} 行「{rec.company.typed}」→ 已有客户「{decision.customer.name}」"
-                                     f"（相似度 {decision.score:.0f}%：{why}）")
+                plan.examples.append(
+                    f"第 {rec.record_id} 行「{rec.company.typed}」→ 已有客户「{decision.customer.name}」"
+                    f"（相似度 {decision.score:.0f}%：{why}）"
+                )
             progress.advance()
         progress.stop()
 
@@ -343,18 +381,34 @@ def _check_against_database(services: Services, plan: Plan, records: list[Normal
 def format_plan(plan: Plan) -> str:
     sheet = plan.sheet
     where = f"（工作表「{sheet.title}」）" if sheet.kind == "xlsx" else f"（{_encoding_zh(sheet.encoding)}）"
-    mapped = "，".join(f"{ROLE_ZH[r]}←{'/'.join(plan.header[i] for i in cols)}"
-                      for r, cols in plan.roles.items() if r in FIELD_ROLES)
-    kept = [h for i, h in enumerate(plan.header) if h and not any(i in c for r, c in plan.roles.items()
-                                                                    if r in FIELD_ROLES)]
-    lines = [f"读取 {sheet.path.name}{where}：共 {plan.data_rows:,} 行数据（表头在第 {plan.header_row} 行）。",
-             f"列对应：{mapped}" + (f"；其他列记入备注：{'、'.join(kept[:10])}" if kept else "")]
+    mapped = "，".join(
+        f"{ROLE_ZH[r]}←{'/'.join(plan.header[i] for i in cols)}"
+        for r, cols in plan.roles.items()
+        if r in FIELD_ROLES
+    )
+    kept = [
+        h
+        for i, h in enumerate(plan.header)
+        if h and not any(i in c for r, c in plan.roles.items() if r in FIELD_ROLES)
+    ]
+    lines = [
+        f"读取 {sheet.path.name}{where}：共 {plan.data_rows:,} 行数据（表头在第 {plan.header_row} 行）。",
+        f"列对应：{mapped}" + (f"；其他列记入备注：{'、'.join(kept[:10])}" if kept else ""),
+    ]
     new_groups, new_rows = plan.groups_by_kind["new"], plan.rows_by_kind["new"]
-    lines.append(f"  新建客户：{new_groups:,} 家" + (f"（{new_rows:,} 行，其中 {new_rows - new_groups:,} 行是文件内重复，"
-                                                  "将并入同一客户）" if new_rows > new_groups else ""))
+    lines.append(
+        f"  新建客户：{new_groups:,} 家"
+        + (
+            f"（{new_rows:,} 行，其中 {new_rows - new_groups:,} 行是文件内重复，将并入同一客户）"
+            if new_rows > new_groups
+            else ""
+        )
+    )
     lines.append(f"  关联已有客户：{plan.rows_by_kind['linked']:,} 行")
-    lines.append(f"  需要审核：{plan.rows_by_kind['review']:,} 行（{plan.groups_by_kind['review']:,} 组疑似已有客户，"
-                 "由主管确认）")
+    lines.append(
+        f"  需要审核：{plan.rows_by_kind['review']:,} 行（{plan.groups_by_kind['review']:,} 组疑似已有客户，"
+        "由主管确认）"
+    )
     lines.append(f"  无效（不导入）：{plan.invalid:,} 行")
     if plan.examples:
         lines.append("需要审核的例子：")
@@ -373,12 +427,16 @@ def format_plan(plan: Plan) -> str:
     done = [b for b in plan.earlier if b.state == "done"]
     if done:
         b = done[-1]
-        lines.append(f"这个文件之前已导入过（批次 #{b.id}，{b.created_by}）：重复检查会把已导入的行关联到原客户，不会重复新建。")
+        lines.append(
+            f"这个文件之前已导入过（批次 #{b.id}，{b.created_by}）：重复检查会把已导入的行关联到原客户，不会重复新建。"
+        )
     running = [b for b in plan.earlier if b.state == "running"]
     if running:
         b = running[-1]
         through = int(b.summary.get("done_through", 0))
-        lines.append(f"这个文件上次导入未完成（批次 #{b.id}，已完整写入到第 {through} 行）：将从第 {through} 行之后继续。")
+        lines.append(
+            f"这个文件上次导入未完成（批次 #{b.id}，已完整写入到第 {through} 行）：将从第 {through} 行之后继续。"
+        )
     return "\n".join(lines)
 
 
@@ -416,7 +474,9 @@ def resolve_actor(services: Services, user_id: str | None) -> User:
             return user
         admins = [u for u in uow.users.list() if u.has(Role.ADMIN)]
     if not admins:
-        raise ImportFailed("数据库里还没有管理员账号：请先用 crmbot users import 导入用户，或用 --as 用户ID 指定操作人。")
+        raise ImportFailed(
+            "数据库里还没有管理员账号：请先用 crmbot users import 导入用户，或用 --as 用户ID 指定操作人。"
+        )
     return admins[0]
 
 
@@ -428,8 +488,14 @@ def _lead_assigner(services: Services) -> Any:
     return lead_assigner(services)
 
 
-def execute(services: Services, plan: Plan, actor: User, *, chunk_rows: int = CHUNK_ROWS,
-            progress: Progress | None = None) -> ImportReport:
+def execute(
+    services: Services,
+    plan: Plan,
+    actor: User,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> ImportReport:
     """Pass 2: write the spooled rows in transactions of `chunk_rows` rows."""
     progress = progress or NoProgress()
     started = time.perf_counter()
@@ -442,9 +508,17 @@ def execute(services: Services, plan: Plan, actor: User, *, chunk_rows: int = CH
         if running:
             batch = running[-1]
         else:
-            batch = uow.import_batches.add(ImportBatch(
-                None, plan.sheet.path.name, plan.sha256, actor.id, now, "running",
-                {"rows": plan.data_rows, "invalid": plan.invalid, "done_through": 0}))
+            batch = uow.import_batches.add(
+                ImportBatch(
+                    None,
+                    plan.sheet.path.name,
+                    plan.sha256,
+                    actor.id,
+                    now,
+                    "running",
+                    {"rows": plan.data_rows, "invalid": plan.invalid, "done_through": 0},
+                )
+            )
         uow.commit()
     report = ImportReport(batch, int(batch.summary.get("done_through", 0)), seen_before)
     memory = ImportMemory()
@@ -496,15 +570,32 @@ def _tally(summary: dict[str, Any], outcomes: list[RowOutcome], failed: list[Pro
     return summary
 
 
-def _write_chunk(services: Services, actor: User, batch: ImportBatch, chunk: list[PlannedRow],
-                 memory: ImportMemory, assigner: Any, seen_before: bool) -> tuple[int, list[Problem]]:
+def _write_chunk(
+    services: Services,
+    actor: User,
+    batch: ImportBatch,
+    chunk: list[PlannedRow],
+    memory: ImportMemory,
+    assigner: Any,
+    seen_before: bool,
+) -> tuple[int, list[Problem]]:
     """One transaction: the chunk's rows and the batch checkpoint, or nothing."""
     snapshot = _copy_memory(memory)
     now = services.clock.now()
     with services.uow_factory() as uow:
         try:
-            outcomes = import_rows(uow, actor, batch, chunk, now, dedup=services.dedup, pipeline=services.pipeline,
-                                   assigner=assigner, memory=memory, seen_before=seen_before)
+            outcomes = import_rows(
+                uow,
+                actor,
+                batch,
+                chunk,
+                now,
+                dedup=services.dedup,
+                pipeline=services.pipeline,
+                assigner=assigner,
+                memory=memory,
+                seen_before=seen_before,
+            )
         except DomainError:
             uow.rollback()
             _restore_memory(memory, snapshot)
@@ -515,8 +606,15 @@ def _write_chunk(services: Services, actor: User, batch: ImportBatch, chunk: lis
     return _write_rows_one_by_one(services, actor, batch, chunk, memory, assigner, seen_before)
 
 
-def _write_rows_one_by_one(services: Services, actor: User, batch: ImportBatch, chunk: list[PlannedRow],
-                           memory: ImportMemory, assigner: Any, seen_before: bool) -> tuple[int, list[Problem]]:
+def _write_rows_one_by_one(
+    services: Services,
+    actor: User,
+    batch: ImportBatch,
+    chunk: list[PlannedRow],
+    memory: ImportMemory,
+    assigner: Any,
+    seen_before: bool,
+) -> tuple[int, list[Problem]]:
     """A rule refused a row of the chunk: write the others, each behind a savepoint, and report that one."""
     outcomes: list[RowOutcome] = []
     failed: list[Problem] = []
@@ -526,9 +624,18 @@ def _write_rows_one_by_one(services: Services, actor: User, batch: ImportBatch, 
             snapshot = _copy_memory(memory)
             savepoint = uow.session.begin_nested()
             try:
-                outcomes += import_rows(uow, actor, batch, [planned], now, dedup=services.dedup,
-                                        pipeline=services.pipeline, assigner=assigner, memory=memory,
-                                        seen_before=seen_before)
+                outcomes += import_rows(
+                    uow,
+                    actor,
+                    batch,
+                    [planned],
+                    now,
+                    dedup=services.dedup,
+                    pipeline=services.pipeline,
+                    assigner=assigner,
+                    memory=memory,
+                    seen_before=seen_before,
+                )
                 savepoint.commit()
             except DomainError as err:
                 savepoint.rollback()
@@ -540,8 +647,9 @@ def _write_rows_one_by_one(services: Services, actor: User, batch: ImportBatch, 
     return len(outcomes), failed
 
 
-def _checkpoint(uow: Any, batch: ImportBatch, outcomes: list[RowOutcome], failed: list[Problem],
-                chunk: list[PlannedRow]) -> dict[str, Any]:
+def _checkpoint(
+    uow: Any, batch: ImportBatch, outcomes: list[RowOutcome], failed: list[Problem], chunk: list[PlannedRow]
+) -> dict[str, Any]:
     """The batch's running totals and the last row written, in the chunk's own transaction."""
     stored = uow.import_batches.get(batch.id)
     stored.summary = _tally(dict(stored.summary), outcomes, failed)
@@ -551,8 +659,9 @@ def _checkpoint(uow: Any, batch: ImportBatch, outcomes: list[RowOutcome], failed
 
 
 def _copy_memory(memory: ImportMemory) -> ImportMemory:
-    return ImportMemory(dict(memory.customer_of), set(memory.created), dict(memory.review_of),
-                        set(memory.reused_reviews))
+    return ImportMemory(
+        dict(memory.customer_of), set(memory.created), dict(memory.review_of), set(memory.reused_reviews)
+    )
 
 
 def _restore_memory(memory: ImportMemory, snapshot: ImportMemory) -> None:
@@ -577,20 +686,27 @@ def _finish(services: Services, batch: ImportBatch) -> dict[str, str]:
         for rep_id, count in sorted(summary.get("reps", {}).items()):
             rep = uow.users.get(rep_id)
             if rep is not None:
-                notifier.notify(rep, f"您有 {count} 条导入的新线索（来自「{name}」），请尽快联系，联系后记录一次跟进。")
+                notifier.notify(
+                    rep, f"您有 {count} 条导入的新线索（来自「{name}」），请尽快联系，联系后记录一次跟进。"
+                )
         users = uow.users.list()
         directors = [u for u in users if u.has(Role.DIRECTOR)]
         for manager_id, count in sorted(summary.get("pool", {}).items()):
             recipients = [u for u in users if u.id == manager_id] or directors
             for manager in recipients:
-                notifier.notify(manager, f"导入「{name}」的 {count} 条线索暂时无人可接，已进入公海："
-                                         "请发送 /公海 查看，并用 /转派 分配。")
+                notifier.notify(
+                    manager,
+                    f"导入「{name}」的 {count} 条线索暂时无人可接，已进入公海："
+                    "请发送 /公海 查看，并用 /转派 分配。",
+                )
         new_items = int(summary.get("review_items", 0))
         if new_items:
             managers = [u for u in users if u.has(Role.MANAGER)] or directors
             for manager in managers:
-                notifier.notify(manager, f"导入「{name}」有 {new_items} 组记录疑似已有客户，需要确认："
-                                         "请发送 /待审核 逐条处理。")
+                notifier.notify(
+                    manager,
+                    f"导入「{name}」有 {new_items} 组记录疑似已有客户，需要确认：请发送 /待审核 逐条处理。",
+                )
         uow.commit()
     return {u.id: u.name for u in users}
 
@@ -598,10 +714,12 @@ def _finish(services: Services, batch: ImportBatch) -> dict[str, str]:
 def format_report(report: ImportReport) -> str:
     s = report.summary
     b = report.batch
-    lines = [f"导入完成（批次 #{b.id}）：新建客户 {s.get('created', 0):,} 家"
-             + (f"（另有 {s.get('joined', 0):,} 行是文件内重复，已并入）" if s.get("joined") else "")
-             + f"，关联已有客户 {s.get('linked', 0):,} 行，待审核 {s.get('review_items', 0):,} 组"
-             f"（{s.get('review_rows', 0):,} 行），无效 {s.get('invalid', 0):,} 行（已跳过）。"]
+    lines = [
+        f"导入完成（批次 #{b.id}）：新建客户 {s.get('created', 0):,} 家"
+        + (f"（另有 {s.get('joined', 0):,} 行是文件内重复，已并入）" if s.get("joined") else "")
+        + f"，关联已有客户 {s.get('linked', 0):,} 行，待审核 {s.get('review_items', 0):,} 组"
+        f"（{s.get('review_rows', 0):,} 行），无效 {s.get('invalid', 0):,} 行（已跳过）。"
+    ]
     if report.resumed_after:
         lines.append(f"本次从第 {report.resumed_after} 行之后继续了上次中断的导入。")
     if report.seen_before:
@@ -616,7 +734,9 @@ def format_report(report: ImportReport) -> str:
             parts.append(f"公海 {sum(pool.values())} 条")
         lines.append("线索分配：" + "，".join(parts) + "。")
     if s.get("review_items"):
-        lines.append("待审核的记录：主管在聊天中发送 /待审核 处理，或用 crmbot import --review-export review.csv 导出后批量处理。")
+        lines.append(
+            "待审核的记录：主管在聊天中发送 /待审核 处理，或用 crmbot import --review-export review.csv 导出后批量处理。"
+        )
     if report.written and report.seconds:
         lines.append(f"用时 {report.seconds:.1f} 秒（{report.written / report.seconds:,.0f} 行/秒）。")
     return "\n".join(lines)
@@ -624,8 +744,21 @@ def format_report(report: ImportReport) -> str:
 
 # ---------------------------------------------------------------- review from a CSV
 
-EXPORT_COLUMNS = ("review_id", "file", "row", "rows_in_group", "company", "name", "phone", "email",
-                  "candidate_id", "candidate", "score", "evidence", "decision")
+EXPORT_COLUMNS = (
+    "review_id",
+    "file",
+    "row",
+    "rows_in_group",
+    "company",
+    "name",
+    "phone",
+    "email",
+    "candidate_id",
+    "candidate",
+    "score",
+    "evidence",
+    "decision",
+)
 
 
 def export_reviews(services: Services, actor: User, out: Path) -> int:
@@ -649,9 +782,21 @@ def _export_row(uow: Any, item: ReviewItem) -> list[str]:
     rows = item.rows
     first = rows[0] if rows else ImportRow(item.row_no)
     candidate = uow.customers.get(item.candidate_customer_id) if item.candidate_customer_id else None
-    return [str(item.id), str(item.data.get("file", "")), str(item.row_no), str(len(rows)), first.company,
-            first.name, first.phone, first.email, str(item.candidate_customer_id or ""),
-            candidate.name if candidate else "", f"{item.score:.0f}", "，".join(item.evidence), ""]
+    return [
+        str(item.id),
+        str(item.data.get("file", "")),
+        str(item.row_no),
+        str(len(rows)),
+        first.company,
+        first.name,
+        first.phone,
+        first.email,
+        str(item.candidate_customer_id or ""),
+        candidate.name if candidate else "",
+        f"{item.score:.0f}",
+        "，".join(item.evidence),
+        "",
+    ]
 
 
 @dataclass
@@ -662,8 +807,10 @@ class ApplyReport:
 
     def text(self) -> str:
         done = self.applied
-        lines = [f"已处理 {sum(done.values())} 条：关联 {done['link']} 条，新建 {done['new']} 条，忽略 {done['ignore']} 条；"
-                 f"未填写 decision 的 {self.skipped} 条保持待审核。"]
+        lines = [
+            f"已处理 {sum(done.values())} 条：关联 {done['link']} 条，新建 {done['new']} 条，忽略 {done['ignore']} 条；"
+            f"未填写 decision 的 {self.skipped} 条保持待审核。"
+        ]
         if self.problems:
             lines.append(f"有 {len(self.problems)} 行未处理：")
             lines += [f"  {p.text()}" for p in self.problems[:50]]
@@ -683,7 +830,9 @@ def apply_reviews(services: Services, actor: User, path: Path) -> ApplyReport:
         id_col = _column(header, ("review_id", "编号", "审核编号", "id"))
         decision_col = _column(header, ("decision", "处理", "决定", "处理方式"))
         if id_col is None or decision_col is None:
-            raise SheetError("第 1 行需要 review_id 和 decision 两列（用 crmbot import --review-export 导出的文件即可）。")
+            raise SheetError(
+                "第 1 行需要 review_id 和 decision 两列（用 crmbot import --review-export 导出的文件即可）。"
+            )
         for cells in reader:
             line = reader.line_num
             if not any(c.strip() for c in cells):
@@ -695,7 +844,9 @@ def apply_reviews(services: Services, actor: User, path: Path) -> ApplyReport:
             decision = parse_decision(raw)
             item_text = cells[id_col].strip() if id_col < len(cells) else ""
             if decision is None:
-                report.problems.append(Problem(line, [f"无法识别的 decision「{raw}」：请填 link、new 或 ignore"]))
+                report.problems.append(
+                    Problem(line, [f"无法识别的 decision「{raw}」：请填 link、new 或 ignore"])
+                )
                 continue
             if not item_text.isdigit():
                 report.problems.append(Problem(line, [f"review_id「{item_text}」不是编号"]))
@@ -714,8 +865,16 @@ def _apply_one(services: Services, actor: User, item_id: int, decision: Any, ass
 
     now = services.clock.now()
     with services.uow_factory() as uow:
-        outcome = decide_review(uow, actor, item_id, decision, now, dedup=services.dedup,
-                                pipeline=services.pipeline, assigner=assigner)
+        outcome = decide_review(
+            uow,
+            actor,
+            item_id,
+            decision,
+            now,
+            dedup=services.dedup,
+            pipeline=services.pipeline,
+            assigner=assigner,
+        )
         announce = _announcer()
         if announce is not None:
             notifier = Notifier(services, uow, now)

@@ -52,7 +52,9 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 reads every GBK file
 MAX_CELL = 1000  # characters of a cell used for matching; the output keeps the cell whole
-EXCEL_ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"})
+EXCEL_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"}
+)
 
 
 class SheetError(Exception):
@@ -99,7 +101,7 @@ def detect_encoding(path: Path) -> str:
     for encoding in ENCODINGS:
         try:
             with path.open(encoding=encoding, newline="") as fh:
-                while fh.read(1 << 20):
+                while fh.read(1 << 16):  # small reads: the peak memory stays flat
                     pass
             return encoding
         except UnicodeDecodeError:
@@ -108,8 +110,11 @@ def detect_encoding(path: Path) -> str:
 
 
 def csv_rows(fh: TextIO) -> Iterator[tuple[int, list[str]]]:
-    """(line number where the row starts, cells), skipping blank lines."""
-    reader = csv.reader(fh)
+    """(line number where the row starts, cells), skipping blank lines.
+
+    Strict: an unclosed quote would otherwise swallow every following line into one cell, silently.
+    """
+    reader = csv.reader(fh, strict=True)
     last = 0
     try:
         for cells in reader:
@@ -117,6 +122,10 @@ def csv_rows(fh: TextIO) -> Iterator[tuple[int, list[str]]]:
             if any(c.strip() for c in cells):
                 yield start, cells
     except csv.Error as exc:
+        if "end of data" in str(exc):
+            raise SheetError(
+                f"第 {last + 1} 行的引号没有闭合（一直到文件末尾）：请检查这一行的双引号。"
+            ) from exc
         raise SheetError(f"第 {reader.line_num} 行无法解析（{exc}）：请检查引号或分隔符。") from exc
 
 
@@ -329,8 +338,12 @@ class _XlsxStream:
                         problems.append(f"{_column_letter(idx)}{row_no} 是错误值 {cell}")
                 # merged ranges: the top-left value is copied down the range
                 for rng in starts.get(row_no, ()):
-                    open_ranges.append((rng, [cells[c] if c < len(cells) else "" for c in
-                                              range(rng.min_col, rng.max_col + 1)]))
+                    open_ranges.append(
+                        (
+                            rng,
+                            [cells[c] if c < len(cells) else "" for c in range(rng.min_col, rng.max_col + 1)],
+                        )
+                    )
                 if open_ranges:
                     for rng, top in open_ranges:
                         if rng.min_row < row_no <= rng.max_row:
@@ -353,8 +366,9 @@ class _XlsxStream:
 def _merge_note(rng: MergedRange) -> str:
     col = _column_letter(rng.min_col)
     if rng.max_row > rng.min_row:
+        filled = f"{rng.min_row + 1}–{rng.max_row}" if rng.max_row > rng.min_row + 1 else str(rng.max_row)
         return (
             f"{rng.ref}（第 {rng.min_row}–{rng.max_row} 行 {col} 列）是合并单元格："
-            f"已把第 {rng.min_row} 行的值填入第 {rng.min_row + 1}–{rng.max_row} 行。"
+            f"已把第 {rng.min_row} 行的值填入第 {filled} 行。"
         )
     return f"{rng.ref}（第 {rng.min_row} 行）是横向合并单元格：只读取了 {col}{rng.min_row} 的值。"

@@ -45,14 +45,29 @@ class ImportRow:
     note: dict[str, str] = field(default_factory=dict)  # header → value of the other columns
 
     def to_data(self) -> dict[str, Any]:
-        return {"row": self.row_no, "company": self.company, "name": self.name, "phone": self.phone,
-                "email": self.email, "region": self.region, "product": self.product, "note": self.note}
+        return {
+            "row": self.row_no,
+            "company": self.company,
+            "name": self.name,
+            "phone": self.phone,
+            "email": self.email,
+            "region": self.region,
+            "product": self.product,
+            "note": self.note,
+        }
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ImportRow:
-        return cls(int(data.get("row") or 0), str(data.get("company") or ""), str(data.get("name") or ""),
-                   str(data.get("phone") or ""), str(data.get("email") or ""), str(data.get("region") or ""),
-                   str(data.get("product") or ""), {str(k): str(v) for k, v in (data.get("note") or {}).items()})
+        return cls(
+            int(data.get("row") or 0),
+            str(data.get("company") or ""),
+            str(data.get("name") or ""),
+            str(data.get("phone") or ""),
+            str(data.get("email") or ""),
+            str(data.get("region") or ""),
+            str(data.get("product") or ""),
+            {str(k): str(v) for k, v in (data.get("note") or {}).items()},
+        )
 
     @property
     def label(self) -> str:
@@ -112,10 +127,26 @@ def prepare_row(row: ImportRow) -> ImportRow:
         if others:
             note = dict(row.note)
             note["其他电话"] = "、".join(others)
-            return ImportRow(row.row_no, row.company.strip(), row.name.strip(), first or "", row.email.strip(),
-                             row.region.strip(), row.product.strip(), note)
-    return ImportRow(row.row_no, row.company.strip(), row.name.strip(), row.phone.strip(), row.email.strip(),
-                     row.region.strip(), row.product.strip(), row.note)
+            return ImportRow(
+                row.row_no,
+                row.company.strip(),
+                row.name.strip(),
+                first or "",
+                row.email.strip(),
+                row.region.strip(),
+                row.product.strip(),
+                note,
+            )
+    return ImportRow(
+        row.row_no,
+        row.company.strip(),
+        row.name.strip(),
+        row.phone.strip(),
+        row.email.strip(),
+        row.region.strip(),
+        row.product.strip(),
+        row.note,
+    )
 
 
 def parse_decision(text: str) -> ReviewDecision | None:

@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from core.model import Customer, Role, User
+from core.permissions import EVERYTHING, MASK, Viewer
 from storage.models import (
     AlertRow,
     AssignmentRow,
@@ -83,4 +85,67 @@ def iter_export(session: Session, what: str, tz: tzinfo, *, batch: int = 1000) -
         for row in rows:
             yield {name: plain(getattr(row, attr), tz) for name, attr in fields}
         last_id = rows[-1].id
+        session.expunge_all()
+
+
+# ---------------------------------------------------------------- exports as one user sees them
+# (export name, field) → the restricted field it carries: masked for users the rules do not allow
+_RESTRICTED = {("deals", "amount"): "amount", ("deals", "payment_terms"): "payment_terms",
+               ("followups", "amount"): "amount"}
+_PHONE_FIELDS = {("contacts", "phone"), ("contacts", "phone_normalized")}
+SCOPED = ("customers", "contacts", "deals", "followups")
+
+
+def _scope_filter(user: User) -> Any:
+    """The SQL twin of core.permissions.can_see_customer (a test checks they agree)."""
+    c = CustomerRow
+    if user.has(*EVERYTHING):
+        return true()
+    pool = and_(c.owner_id.is_(None), or_(c.team.is_(None), c.team == user.team) if user.team else c.team.is_(None))
+    visible = or_(c.owner_id == user.id, pool)
+    if user.has(Role.MANAGER) and user.team:
+        visible = or_(visible, c.team == user.team)
+    return visible
+
+
+def _scoped_query(what: str, user: User) -> Any:
+    row_cls, _ = EXPORTS[what]
+    if what == "customers":
+        return select(row_cls, CustomerRow.owner_id, CustomerRow.team).where(_scope_filter(user))
+    return (select(row_cls, CustomerRow.owner_id, CustomerRow.team)
+            .join(CustomerRow, CustomerRow.id == row_cls.customer_id).where(_scope_filter(user)))
+
+
+def count_scoped(session: Session, what: str, user: User) -> int:
+    row_cls, _ = EXPORTS[what]
+    q = _scoped_query(what, user).with_only_columns(func.count(row_cls.id))
+    return int(session.scalar(q) or 0)
+
+
+def iter_scoped(session: Session, what: str, tz: tzinfo, viewer: Viewer, *,
+                batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """The export as `viewer.user` may see it: their scope only, restricted fields masked."""
+    if what not in SCOPED:
+        raise ValueError(f"{what} cannot be exported per user")
+    row_cls, fields = EXPORTS[what]
+    masked_names = {name for name, _ in fields
+                    if (what, name) in _RESTRICTED and not viewer.sees(_RESTRICTED[(what, name)])}
+    base = _scoped_query(what, viewer.user)
+    last_id = 0
+    while True:
+        rows = session.execute(base.where(row_cls.id > last_id).order_by(row_cls.id).limit(batch)).all()
+        if not rows:
+            return
+        for row, owner_id, team in rows:
+            out = {name: plain(getattr(row, attr), tz) for name, attr in fields}
+            for name in masked_names:
+                if out[name] not in (None, ""):
+                    out[name] = MASK
+            if what == "contacts" and out.get("phone"):
+                probe = Customer(id=row.customer_id, name="", name_key="", owner_id=owner_id, team=team)
+                if viewer.masks_phone(probe):
+                    out["phone"] = viewer.phone(probe, out["phone"])
+                    out["phone_normalized"] = viewer.phone(probe, out["phone_normalized"])
+            yield out
+        last_id = rows[-1][0].id
         session.expunge_all()

@@ -14,8 +14,18 @@ def _batch(r: ImportBatchRow) -> ImportBatch:
 
 
 def _item(r: ReviewItemRow) -> ReviewItem:
-    return ReviewItem(r.id, r.batch_id, r.row_no, dict(r.data or {}), r.candidate_customer_id, r.score,
-                      list(r.evidence or []), r.state, r.decided_by, r.decided_at)
+    return ReviewItem(
+        r.id,
+        r.batch_id,
+        r.row_no,
+        dict(r.data or {}),
+        r.candidate_customer_id,
+        r.score,
+        list(r.evidence or []),
+        r.state,
+        r.decided_by,
+        r.decided_at,
+    )
 
 
 class SqlImportBatchRepository:
@@ -23,8 +33,14 @@ class SqlImportBatchRepository:
         self.s = session
 
     def add(self, batch: ImportBatch) -> ImportBatch:
-        row = ImportBatchRow(filename=batch.filename[:500], sha256=batch.sha256, created_by=batch.created_by,
-                             created_at=batch.created_at, state=batch.state, summary=dict(batch.summary))
+        row = ImportBatchRow(
+            filename=batch.filename[:500],
+            sha256=batch.sha256,
+            created_by=batch.created_by,
+            created_at=batch.created_at,
+            state=batch.state,
+            summary=dict(batch.summary),
+        )
         self.s.add(row)
         self.s.flush()
         batch.id = row.id
@@ -51,9 +67,15 @@ class SqlReviewItemRepository:
         self.s = session
 
     def add(self, item: ReviewItem) -> ReviewItem:
-        row = ReviewItemRow(batch_id=item.batch_id, row_no=item.row_no, data=dict(item.data),
-                            candidate_customer_id=item.candidate_customer_id, score=item.score,
-                            evidence=list(item.evidence), state=item.state)
+        row = ReviewItemRow(
+            batch_id=item.batch_id,
+            row_no=item.row_no,
+            data=dict(item.data),
+            candidate_customer_id=item.candidate_customer_id,
+            score=item.score,
+            evidence=list(item.evidence),
+            state=item.state,
+        )
         self.s.add(row)
         self.s.flush()
         item.id = row.id
@@ -76,15 +98,23 @@ class SqlReviewItemRepository:
         row.decided_at = item.decided_at
 
     def for_file_row(self, sha256: str, row_no: int) -> ReviewItem | None:
-        q = (select(ReviewItemRow).join(ImportBatchRow, ImportBatchRow.id == ReviewItemRow.batch_id)
-             .where(ImportBatchRow.sha256 == sha256, ReviewItemRow.row_no == row_no)
-             .order_by(ReviewItemRow.id).limit(1))
+        q = (
+            select(ReviewItemRow)
+            .join(ImportBatchRow, ImportBatchRow.id == ReviewItemRow.batch_id)
+            .where(ImportBatchRow.sha256 == sha256, ReviewItemRow.row_no == row_no)
+            .order_by(ReviewItemRow.id)
+            .limit(1)
+        )
         row = self.s.scalars(q).first()
         return _item(row) if row else None
 
     def pending(self, *, limit: int = 20, after_id: int = 0) -> list[ReviewItem]:
-        q = (select(ReviewItemRow).where(ReviewItemRow.state == "pending", ReviewItemRow.id > after_id)
-             .order_by(ReviewItemRow.id).limit(limit))
+        q = (
+            select(ReviewItemRow)
+            .where(ReviewItemRow.state == "pending", ReviewItemRow.id > after_id)
+            .order_by(ReviewItemRow.id)
+            .limit(limit)
+        )
         return [_item(r) for r in self.s.scalars(q)]
 
     def count_pending(self) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -15,9 +15,18 @@ from storage.models import CardRow, DialogRow, InboxRow, OutboxRow
 
 _NO_SYNC = {"synchronize_session": False}  # plain UPDATEs of rows the session does not hold
 
-
-def _insert_for(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+# The hot path (every inbound event) writes these tables with Core statements built once here and
+# run on the session's connection, in its transaction: no ORM unit of work, no statement rebuilt per
+# call (the compiled form is cached). Nothing reads these rows back as ORM objects in the same
+# transaction except through fresh SELECTs, which see them.
+_INBOX, _OUTBOX, _CARDS = InboxRow.__table__, OutboxRow.__table__, CardRow.__table__
+_INBOX_INSERT = {
+    name: ins(_INBOX).on_conflict_do_nothing(index_elements=["channel", "message_id"]).returning(_INBOX.c.id)
+    for name, ins in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+_INBOX_MARK = update(_INBOX).where(_INBOX.c.id == bindparam("b_id"))
+_OUTBOX_INSERT = insert(_OUTBOX)
+_CARD_INSERT = insert(_CARDS)
 
 
 class SqlInbox:
@@ -28,30 +37,15 @@ class SqlInbox:
         self, *, channel: str, message_id: str, sender: str, kind: str, payload: dict[str, Any], now: datetime
     ) -> int | None:
         """Insert the event; None when it was seen before (a platform retry)."""
-        stmt = (
-            _insert_for(self.s)(InboxRow)
-            .values(
-                channel=channel,
-                message_id=message_id,
-                sender=sender,
-                kind=kind,
-                payload=payload,
-                received_at=now,
-                status="new",
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "message_id"])
-            .returning(InboxRow.id)
-        )
-        new_id = self.s.execute(stmt).scalar()
+        conn = self.s.connection()
+        stmt = _INBOX_INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+        new_id = conn.execute(stmt, {"channel": channel, "message_id": message_id, "sender": sender, "kind": kind,
+                                     "payload": payload, "received_at": now, "status": "new"}).scalar()
         return int(new_id) if new_id is not None else None
 
     def mark(self, inbox_id: int, status: str, now: datetime, error: str | None = None) -> None:
-        self.s.execute(
-            update(InboxRow)
-            .where(InboxRow.id == inbox_id)
-            .values(status=status, processed_at=now, error=error),
-            execution_options=_NO_SYNC,
-        )
+        self.s.connection().execute(_INBOX_MARK, {"b_id": inbox_id, "status": status, "processed_at": now,
+                                                  "error": error})
 
     def pending(self, limit: int = 100) -> list[InboxRow]:
         return list(
@@ -88,19 +82,10 @@ class SqlOutbox:
         now: datetime,
         card_id: str | None = None,
     ) -> None:
-        self.s.add(
-            OutboxRow(
-                channel=channel,
-                user_id=user_id,
-                recipient=recipient,
-                kind=kind,
-                body=body,
-                card_id=card_id,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+        self.s.connection().execute(
+            _OUTBOX_INSERT,
+            {"channel": channel, "user_id": user_id, "recipient": recipient, "kind": kind, "body": body,
+             "card_id": card_id, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now},
         )
 
     def claim_due(
@@ -174,7 +159,8 @@ class SqlCards:
         self.s = session
 
     def add(self, *, card_id: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> None:
-        self.s.add(CardRow(id=card_id, channel=channel, user_id=user_id, body=body, created_at=now))
+        self.s.connection().execute(
+            _CARD_INSERT, {"id": card_id, "channel": channel, "user_id": user_id, "body": body, "created_at": now})
 
     def get(self, card_id: str) -> CardRow | None:
         return self.s.scalars(select(CardRow).where(CardRow.id == card_id)).first()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, exists, or_, select
+from sqlalchemy import ARRAY, BigInteger, and_, bindparam, exists, func, or_, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -220,9 +220,10 @@ class SqlReminderQueries:
         step = 10_000 if pg else 900  # SQLite's bound-parameter limit
         for start in range(0, len(ids), step):
             chunk = ids[start : start + step]
-            # PostgreSQL: one array parameter (= ANY) instead of thousands of placeholders to parse
+            # PostgreSQL: one array parameter, unnested so the planner can hash it (a bare = ANY(array)
+            # is a linear search per row), instead of thousands of placeholders to parse
             match = (
-                AlertRow.subject_id == any_(bindparam("ids", chunk, type_=ARRAY(BigInteger)))
+                AlertRow.subject_id.in_(select(func.unnest(bindparam("ids", chunk, type_=ARRAY(BigInteger)))))
                 if pg
                 else AlertRow.subject_id.in_(chunk)
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -283,6 +283,10 @@ _FOLLOWUP_FIELDS = ("customer_id", "deal_id", "contact_id", "user_id", "occurred
                     "stage_hint", "amount", "raw_text", "call_id", "effective", "status", "created_at")
 
 
+_FOLLOWUP_INSERT = insert(FollowUpRow.__table__)
+_AUDIT_INSERT = insert(AuditRow.__table__)
+
+
 def followup_from_row(row: FollowUpRow) -> FollowUp:
     f = FollowUp(
         id=row.id, customer_id=row.customer_id, user_id=row.user_id, occurred_at=row.occurred_at,
@@ -300,7 +304,8 @@ class SqlFollowUpRepository:
         self.s = session
 
     def add(self, followup: FollowUp) -> FollowUp:
-        row = FollowUpRow(
+        values = {name: getattr(followup, name) for name in _FOLLOWUP_FIELDS}
+        values.update(
             method=followup.method.value if followup.method else None,
             source=followup.source.value,
             conclusion=followup.conclusion.value if followup.conclusion else None,
@@ -308,10 +313,9 @@ class SqlFollowUpRepository:
             pain_points=list(followup.pain_points),
             extracted=dict(followup.extracted),
         )
-        _copy(followup, row, _FOLLOWUP_FIELDS)
-        self.s.add(row)
-        self.s.flush()
-        followup.id = row.id
+        # a Core insert on the session's connection: the ORM unit of work costs more than the row
+        result = self.s.connection().execute(_FOLLOWUP_INSERT, values)
+        followup.id = int(result.inserted_primary_key[0])
         return followup
 
     def by_call_id(self, call_id: str) -> FollowUp | None:
@@ -377,9 +381,10 @@ class SqlHistoryRepository:
                 for r in rows]
 
     def add_audit(self, entry: AuditEntry) -> AuditEntry:
-        row = AuditRow(at=entry.at, actor_id=entry.actor_id, action=entry.action, subject_type=entry.subject_type,
-                       subject_id=entry.subject_id, before=entry.before, after=entry.after)
-        self.s.add(row)
+        # append-only and nobody reads the id back: a Core insert, no ORM object to track
+        self.s.connection().execute(_AUDIT_INSERT, {
+            "at": entry.at, "actor_id": entry.actor_id, "action": entry.action, "subject_type": entry.subject_type,
+            "subject_id": entry.subject_id, "before": entry.before, "after": entry.after})
         return entry
 
     def audit(self, *, subject_type: str | None = None, subject_id: str | None = None,

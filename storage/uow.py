@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import import_repos, stage_repos
+from storage import import_repos, offboarding_repos, stage_repos
 from storage.calls_repo import SqlCallLogRepository
 from storage.dedup_repo import SqlDedupKeys
 from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
@@ -50,6 +50,8 @@ class SqlUnitOfWork:
         self.workload = stage_repos.SqlWorkloadRepository(s)
         self.import_batches = import_repos.SqlImportBatchRepository(s)
         self.reviews = import_repos.SqlReviewItemRepository(s)
+        self.jobs = offboarding_repos.SqlJobRepository(s)
+        self.handover = offboarding_repos.SqlHandoverRepository(s)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--review-export", metavar="CSV", help="把待审核的疑似重复导出为 CSV（填写 decision 列）")
     p.add_argument("--review-apply", metavar="CSV", help="按 CSV 的 decision 列（link/new/ignore）处理待审核")
     p.add_argument("--errors", metavar="CSV", help="无效行清单的路径（默认：输入文件旁的 NAME.invalid.csv）")
-    p.add_argument("--batch-size", type=int, default=CHUNK_ROWS, help=f"每个事务写入的行数（默认 {CHUNK_ROWS}）")
+    p.add_argument(
+        "--batch-size", type=int, default=CHUNK_ROWS, help=f"每个事务写入的行数（默认 {CHUNK_ROWS}）"
+    )
     p.add_argument("--database", metavar="URL", help="数据库地址（默认取配置）")
     p.set_defaults(func=guarded(run))
 
@@ -61,8 +63,9 @@ class RichProgress:
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeRemainingColumn())
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        )
         self._task: Any = None
 
     def start(self, label: str, total: int | None) -> None:
@@ -99,7 +102,9 @@ def _confirm(question: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     modes = [m for m in (args.file, args.review_export, args.review_apply) if m]
     if len(modes) != 1:
-        return fail("请指定要导入的文件（crmbot import 客户.xlsx），或者 --review-export / --review-apply 之一。", 2)
+        return fail(
+            "请指定要导入的文件（crmbot import 客户.xlsx），或者 --review-export / --review-apply 之一。", 2
+        )
     if args.batch_size < 1:
         return fail("--batch-size 至少为 1。", 2)
     services = services_from(args)
@@ -108,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
         if args.review_export:
             out = Path(args.review_export)
             count = export_reviews(services, actor, out)
-            print(f"已导出 {count} 条待审核记录到 {out}：在 decision 列填写 link（关联）、new（新建）或 ignore（忽略），"
-                  f"然后运行 crmbot import --review-apply {out}")
+            print(
+                f"已导出 {count} 条待审核记录到 {out}：在 decision 列填写 link（关联）、new（新建）或 ignore（忽略），"
+                f"然后运行 crmbot import --review-apply {out}"
+            )
             return 0
         if args.review_apply:
             report = apply_reviews(services, actor, Path(args.review_apply))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from bot.actions import ActionId, action
 from bot.context import Context
 from bot.customer_service import create_for
-from bot.handlers.common import fmt_amount, fmt_date, fmt_time, mask_phone
+from bot.handlers.common import fmt_date, fmt_time
 from bot.router import Router, split_args
 from bot.types import Button, Card
+from bot.visibility import audit_reads, show_amount, viewer_for
 from core.errors import InvalidInput
 from core.model import Customer, CustomerStatus
 from core.usecases.customers import (
@@ -121,8 +122,9 @@ def _data(raw: dict[str, object]) -> NewCustomer:
 
 def customer_card(ctx: Context, customer: Customer, *, title: str, footer: str = "") -> Card:
     owner = ctx.uow.users.get(customer.owner_id) if customer.owner_id else None
+    viewer = viewer_for(ctx.services, ctx.user)  # other reps' customers: phones masked (core.permissions)
     contacts = "；".join(
-        f"{c.name or '（未留名）'} {_phone_for(ctx, customer, c.phone_norm)}".strip() for c in customer.contacts
+        f"{c.name or '（未留名）'} {viewer.phone(customer, c.phone_norm)}".strip() for c in customer.contacts
     ) or "—"
     deals = ctx.uow.deals.for_customer(customer.id or 0, open_only=True)
     fields: list[tuple[str, str]] = [("客户", customer.name), ("联系人", contacts),
@@ -136,22 +138,12 @@ def customer_card(ctx: Context, customer: Customer, *, title: str, footer: str =
     return Card(title=title, fields=tuple(fields), footer=footer)
 
 
-def _phone_for(ctx: Context, customer: Customer, phone: str | None) -> str:
-    if not phone:
-        return ""
-    from core.permissions import EVERYTHING
-
-    if customer.owner_id in (None, ctx.user.id) or ctx.user.has(*EVERYTHING) or (
-            ctx.user.has("manager") and customer.team == ctx.user.team):  # type: ignore[arg-type]
-        return phone
-    return mask_phone(phone)
-
-
 @router.command("客户", usage="/客户 关键字", help="查找客户（名称、联系人或电话）", aliases=("查客户",))
 def find_customer(ctx: Context, args: str) -> None:
     if not args.strip():
         raise InvalidInput("请告诉我要查找的客户。", hint="例如：/客户 恒康")
     views = lookup_customer(ctx.uow, ctx.user, args)
+    viewer = viewer_for(ctx.services, ctx.user)
     for view in views:
         card = customer_card(ctx, view.customer, title=view.customer.name)
         recent = [f"{fmt_time(f.occurred_at, ctx.tz)} {f.raw_text[:30]}" for f in view.recent]
@@ -159,8 +151,11 @@ def find_customer(ctx: Context, args: str) -> None:
             card = Card(title=card.title, fields=(*card.fields, ("最近跟进", "；".join(recent))))
         amounts = [d.amount for d in view.deals if d.amount]
         if amounts:
-            card = Card(title=card.title, fields=(*card.fields, ("金额", fmt_amount(sum(amounts)))))
+            # the contract amount only for the roles the field rules allow; their read is audited
+            shown = viewer.value("amount", sum(amounts), "customer", view.customer.id)
+            card = Card(title=card.title, fields=(*card.fields, ("金额", show_amount(shown))))
         ctx.reply_card(card)
+    audit_reads(ctx.uow, viewer, ctx.now, via="customer_card")
 
 
 INVALID_EXAMPLE = "例如：/无效 恒康医疗 重复录入"

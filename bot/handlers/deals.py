@@ -19,6 +19,7 @@ from bot.handlers.common import fmt_amount, fmt_date
 from bot.router import Router, split_args
 from bot.services import Services
 from bot.types import Attachment, Button, Card
+from bot.visibility import audit_reads, show_amount, viewer_for
 from core.errors import InvalidInput, NotFound
 from core.model import Customer, Deal, DealStatus
 from core.stages import DEAL_FIELD_NAMES, Approval, StageRules, dwell_days
@@ -466,11 +467,14 @@ def deal_card(ctx: Context, deal: Deal, *, title: str) -> Card:
         ("负责人", owner.name if owner else "公海（未分配）"),
         ("阶段", _stage_text(ctx, rules, deal)),
     ]
+    viewer = viewer_for(ctx.services, ctx.user)  # amount and payment terms by the field rules
     if deal.amount is not None:
-        fields.append(("金额", fmt_amount(deal.amount)))
-    for name in ("products", "payment_terms"):
-        if getattr(deal, name):
-            fields.append((DEAL_FIELD_NAMES[name], str(getattr(deal, name))))
+        fields.append(("金额", show_amount(viewer.amount(deal))))
+    if deal.products:
+        fields.append((DEAL_FIELD_NAMES["products"], deal.products))
+    if deal.payment_terms:
+        fields.append((DEAL_FIELD_NAMES["payment_terms"], str(viewer.payment_terms(deal))))
+    audit_reads(ctx.uow, viewer, ctx.now, via="deal_card")
     if deal.status == DealStatus.LOST and deal.lost_reason:
         fields.append(("流失原因", deal.lost_reason))
     summary = uc.evidence_summary(ctx.uow, deal)

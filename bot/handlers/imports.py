@@ -21,13 +21,19 @@ router = Router("imports")
 CARDS_PER_LIST = 5
 
 
-@router.command("待审核", usage="/待审核", help="确认导入时发现的疑似重复客户（主管及以上）", aliases=("导入审核",))
+@router.command(
+    "待审核", usage="/待审核", help="确认导入时发现的疑似重复客户（主管及以上）", aliases=("导入审核",)
+)
 def pending_reviews(ctx: Context, args: str) -> None:
     items, total = list_pending_reviews(ctx.uow, ctx.user, limit=CARDS_PER_LIST)
     if not items:
         ctx.reply("目前没有待审核的导入记录。")
         return
-    ctx.reply(f"共有 {total} 条待审核的导入记录" + (f"，先显示最早的 {len(items)} 条" if total > len(items) else "") + "：")
+    ctx.reply(
+        f"共有 {total} 条待审核的导入记录"
+        + (f"，先显示最早的 {len(items)} 条" if total > len(items) else "")
+        + "："
+    )
     for item in items:
         ctx.reply_card(review_card(ctx, item))
     if total > len(items):
@@ -39,16 +45,30 @@ def review_card(ctx: Context, item: ReviewItem) -> Card:
     first = rows[0]
     candidate = ctx.uow.customers.get(item.candidate_customer_id) if item.candidate_customer_id else None
     title = f"是否关联到「{candidate.name}」？" if candidate else "疑似重复的导入记录"
-    source = f"「{item.data.get('file', '')}」第 {item.row_no} 行" + (f"（同一公司共 {len(rows)} 行）" if len(rows) > 1 else "")
+    source = f"「{item.data.get('file', '')}」第 {item.row_no} 行" + (
+        f"（同一公司共 {len(rows)} 行）" if len(rows) > 1 else ""
+    )
     fields: list[tuple[str, str]] = [
-        ("导入记录", " · ".join(p for p in (first.company, first.name or "未留姓名", first.phone or "") if p)),
+        (
+            "导入记录",
+            " · ".join(p for p in (first.company, first.name or "未留姓名", first.phone or "") if p),
+        ),
         ("来自", source),
     ]
     if candidate is not None:
         owner = ctx.uow.users.get(candidate.owner_id) if candidate.owner_id else None
-        people = "；".join(f"{c.name or '未留姓名'} {mask_phone(c.phone_norm)}" for c in candidate.contacts[:2])
-        fields.append(("已有客户", f"{candidate.name}（负责人：{owner.name if owner else '公海'}"
-                                   + (f"；联系人：{people}" if people else "") + "）"))
+        people = "；".join(
+            f"{c.name or '未留姓名'}" + (f" {mask_phone(c.phone_norm)}" if c.phone_norm else "")
+            for c in candidate.contacts[:2]
+        )
+        fields.append(
+            (
+                "已有客户",
+                f"{candidate.name}（负责人：{owner.name if owner else '公海'}"
+                + (f"；联系人：{people}" if people else "")
+                + "）",
+            )
+        )
     fields.append(("相似度", f"{item.score:.0f}%"))
     fields.append(("依据", "，".join(item.evidence) or "—"))
     return Card(
@@ -66,8 +86,16 @@ def review_card(ctx: Context, item: ReviewItem) -> Card:
 def _decide(ctx: Context, act: ActionId, decision: ReviewDecision) -> None:
     from bot.handlers.assignment import announce_assignment, lead_assigner
 
-    outcome = decide_review(ctx.uow, ctx.user, act.int_arg(0), decision, ctx.now, dedup=ctx.services.dedup,
-                            pipeline=ctx.services.pipeline, assigner=lead_assigner(ctx.services))
+    outcome = decide_review(
+        ctx.uow,
+        ctx.user,
+        act.int_arg(0),
+        decision,
+        ctx.now,
+        dedup=ctx.services.dedup,
+        pipeline=ctx.services.pipeline,
+        assigner=lead_assigner(ctx.services),
+    )
     rows = outcome.item.rows
     customer = outcome.customer
     title = {
@@ -75,8 +103,11 @@ def _decide(ctx: Context, act: ActionId, decision: ReviewDecision) -> None:
         "new": f"已新建客户「{customer.name if customer else ''}」",
         "ignore": "已忽略，这些行不导入",
     }[decision]
-    done = Card(title=title, fields=(("导入记录", rows[0].label if rows else "—"), ("行数", str(len(rows)))),
-                footer=f"已处理（{ctx.user.name} {ctx.local_now:%m-%d %H:%M}）")
+    done = Card(
+        title=title,
+        fields=(("导入记录", rows[0].label if rows else "—"), ("行数", str(len(rows)))),
+        footer=f"已处理（{ctx.user.name} {ctx.local_now:%m-%d %H:%M}）",
+    )
     if not ctx.close_card(done, act.key):
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")

@@ -35,6 +35,7 @@ class AmountExtractor:
             rf"(?P<cur>¥|￥|RMB|rmb|人民币)?\s*"
             rf"(?:(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<vague>{vague})?\s*"
             rf"(?P<unit>个亿|亿元|亿|千万|百万|万元|万块|万|千元|千块|千|[wWkK](?![A-Za-z])|元|块钱)?"
+            rf"|(?P<cnv>{_CN}+?)(?P<cnvague>多|余|来)(?P<cnbig>万|亿)"
             rf"|(?P<cn>{_CN}+)(?P<cnunit>元|块钱)?)"
         )
 
@@ -70,6 +71,10 @@ class AmountExtractor:
 
     @staticmethod
     def _value(m: re.Match[str]) -> tuple[float | None, float]:
+        if m.group("cnv"):
+            # 一百二十来万 / 三十多万: about that much; like 20多万, a figure only next to a money word
+            n = to_number(m.group("cnv") + m.group("cnbig"))
+            return (n, 0.55) if n is not None and "几" not in m.group("cnv") else (None, 0.0)
         if m.group("cn"):
             cn = m.group("cn")
             if "几" in cn or not (set(cn) - set("万萬亿億百佰千仟")):

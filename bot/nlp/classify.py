@@ -16,6 +16,9 @@ from bot.nlp.normalize import Clause, clause_at
 _EARLIER = re.compile(r"(昨天|前天|上周|上个?月|上次|之前|前几天|早些时候)[^,，。;；]{0,3}$")
 _TIME_WORD = re.compile(r"(今天|今早|今晚|刚才|刚刚|刚|上午|下午|晚上|中午|昨天|前天|上周.|上次|之前|前几天)")
 _PHONE_LABEL_AFTER = re.compile(r"^(?:号码|号)?\s*(?:是|为)?\s*[:：]?\s*[#\d+(（]")
+_DONE_AFTER_CHANNEL = re.compile(
+    r"(?:话|语音|里|上)?(?:说|(?:联系|沟通|聊|谈|确认|回访|跟进|对接|交流)(?:了|完|过))"
+)
 _PHONE_LABEL_BEFORE = re.compile(r"(?:联系|留了|留个|留下|的|他|她|手机|座机|办公)$")
 
 
@@ -127,7 +130,10 @@ class Classifier:
                 "了" in word
                 or self._done_right_after(text, cue.end)
                 or text[cue.end : cue.end + 2] in ("里说", "上说")
-                or "了" in text[max(0, cue.start - 2) : cue.start]  # 打了个电话
+                # 打了个电话, 打完电话
+                or re.search(r"[了完]", text[max(0, cue.start - 2) : cue.start]) is not None
+                # 电话联系了, 微信语音聊了, 回电话说: the contact itself, told after the channel
+                or _DONE_AFTER_CHANNEL.match(text, cue.end) is not None
             )
             if not done and self._is_future(text, parts, cue.start, cue.end, future_spans):
                 continue
@@ -211,7 +217,14 @@ class Classifier:
                 clause = text[cs:ce]
                 if self._question.search(clause) or self._vague.search(clause):
                     continue
+                if cs > 0 and text[cs - 1].isspace() and self._vague.search(text[max(0, cs - 6) : cs]):
+                    continue  # "改天 再去": the vague time was dictated just before the pause
                 before = text[cs : m.start()]
+                if label == "demo" and (
+                    re.search(r"(?:看|做|听|演示)完", text[max(0, m.start() - 10) : m.start()])
+                    or re.match(r"\s*(?:之)?后", text[m.end() :])
+                ):
+                    continue  # 看完我们的演示后说…: the demo is behind us
                 after = text[m.end() : ce]
                 done = re.search(r"已|已经|刚刚|刚才|上周|昨天|前天", before)
                 if done and not self._future_words.search(before[done.end() :]):

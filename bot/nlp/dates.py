@@ -23,6 +23,8 @@ _CN_SMALL = "零〇一二两三四五六七八九十"
 _NUM = rf"(?:\d{{1,2}}|[{_CN_SMALL}]{{1,3}})"
 _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5,
              "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}  # fmt: skip
+# Said on that very weekday, "周五晚上 / 周一一早 / 周四去了" tells what happened today.
+_TODAY_NARRATIVE = re.compile(r"(?:一早|早上|上午|中午|下午|晚上|下班前|[^,，。;；再约]{0,8}了)")
 # A date in the past by more than this is read as next year's (said in late December about
 # January); a date past by less is a reference to something that already happened.
 _ROLL_YEAR_AFTER_DAYS = 120
@@ -92,7 +94,19 @@ class DateExtractor:
                 "m.d",
             ),
             (re.compile(r"(大后天|后天|明天|明早|明晚|明儿|明日)"), self._day_word, 0.95, "day"),
-            (re.compile(r"(今天|今晚|今日)(?=(?:上午|下午|晚上|晚些|晚点)?(?:再|之内|下班前))"), self._day_word, 0.6, "today"),
+            (re.compile(r"(今天|今晚|今日)(?=(?:上午|下午|晚上|晚些|晚点)?(?:再|之内|内|下班前|就|把))"), self._day_word, 0.6, "today"),
+            # 下午再打 / 我下午过去 / 约了下午三点电话聊: a later part of today is a follow-up today;
+            # 下午拜访了 or 下午去了 tell what was done.
+            (
+                re.compile(
+                    r"(?<![昨前明后天日周期拜一二三四五六\d])(今天|今晚)?(?:上午|下午|晚上|中午|傍晚|晚些时候)"
+                    rf"(?:\s*(?:{_NUM}|\d{{1,2}})\s*[点:：](?:\d{{2}}|半|{_NUM}分?)?(?:左右)?)?"
+                    r"(?=\s*(?:再|就|把|给[您他她](?:打|发|回)|(?:过去|去|过来|来|发(?!你|给你)|打|回|电话|带|送)(?![^,，。;；\s]{0,16}了)))"
+                ),
+                self._day_word,
+                0.6,
+                "today",
+            ),
             (
                 re.compile(r"(下下个?|下个?|这个?|本|上上个?|上个?)?(?:周|星期|礼拜)([一二三四五六日天1-7])"),
                 self._weekday,
@@ -100,7 +114,8 @@ class DateExtractor:
                 "weekday",
             ),
             (re.compile(rf"({_NUM}|半)\s*个?\s*(天|日|周|星期|礼拜|月)\s*{after}"), self._offset, 0.85, "offset"),
-            (re.compile(rf"过\s*({_NUM})\s*(天)"), self._offset, 0.75, "offset"),
+            # 过两天 / 过几天 is "in a couple of days": vague; 过三天 is a count.
+            (re.compile(rf"过\s*(?![两几])({_NUM})\s*(天)"), self._offset, 0.75, "offset"),
             (
                 # 月底 is a date only when something is to happen then (月底再报价); "月底了" or
                 # "月底冲业绩" describe today, and 月底前 is a deadline.
@@ -196,6 +211,8 @@ class DateExtractor:
     def _weekday(m: re.Match[str], today: date) -> date | None:
         prefix = (m.group(1) or "").replace("个", "")
         wd = _WEEKDAYS[m.group(2)]
+        if not prefix and wd == today.weekday() and _TODAY_NARRATIVE.match(m.string, m.end()):
+            return None  # "周五晚上…打电话来" written on a Friday: today, told as what happened
         monday = today - timedelta(days=today.weekday())
         if prefix == "下下":
             return monday + timedelta(days=14 + wd)

@@ -23,7 +23,8 @@ _CJK = r"\u4e00-\u9fff"
 _NAME_RIGHT = (
     r"(?=说|讲|来电|回电|回了|回复|打|聊|在|发|要|见|拒绝|做|电话|手机|座机|微信|企微|邮件|邮箱|[,，。;；!！?？\s（(：:、]|[\d#+]|$"
     r"|的|今天|昨天|通了|约|确认|同意|表示|反馈|觉得|认为|那边|这边|一起|沟通|问|抱怨|嫌|来|对|也|很|挺|已|刚|想|让|他|她"
-    r"|答应|看了|看完|希望|去|不|没|还|吗|吧|呢|啊|您|你|先生|女士|准备|决定|定了|签|把|给|跟|和|与|主动|那里|处|团队)"
+    r"|答应|看了|看完|希望|去|不|没|还|吗|吧|呢|啊|您|你|先生|女士|准备|决定|定了|签|把|给|跟|和|与|主动|那里|处|团队"
+    r"|视频|语音|线上|当面|现场|亲自|本人)"
 )
 _NAME_RIGHT_RE = re.compile(_NAME_RIGHT)
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
@@ -49,7 +50,7 @@ _NAME_LEFT_WORDS = (
     "拜访了",
 )
 _COLLEAGUE_BEFORE = re.compile(r"(同事|我们的|我方|我司的?|我们公司的?|我是[^,，。\s]{0,12}的?|我们)$")
-_CORE_STOP_CHARS = set("我你他她们这那说是了的在个些要就都也还把被让给吗呢吧啊哦嗯")
+_CORE_STOP_CHARS = set("我你您他她们这那说是了的在个些要就都也还把被让给吗呢吧啊哦嗯")
 _CORE_STOP_WORDS = re.compile(
     r"安排|准备|进行|开展|需要|可以|已经|正在|还在|今天|明天|后天|昨天|下周|上周|本周|这周|国庆|春节|节后|之后|以后|然后"
     r"|关于|对于|因为|所以|如果|但是|一下|一些|情况|问题|方案|产品|系统|设备|项目|装机|改造|期间|暑假|寒假|没人|联系|电话|微信"
@@ -61,7 +62,8 @@ _COMPANY_RIGHT_REJECT = re.compile(
 )
 _VISIT_PLACE = re.compile(
     rf"(?:拜访的|拜访了|去了|去的|来到|到了|走访了|参观了|上门拜访)\s*([{_CJK}A-Za-z]{{2,10}}?)"
-    r"(?=[,，。;；\s]|$|的(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂))"
+    r"(?=[,，。;；\s]|$|的(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂)"
+    r"|今天|昨天|前天|不是|没(?:见|人|找)|[他她]们?(?:说|的)|只见)"
 )
 # A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
 _GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处)$")
@@ -72,6 +74,19 @@ _LABELLED = re.compile(
 _LABELLED_PERSON = re.compile(
     rf"(?:对接人|联系人|负责人|姓名)\s*[:：]\s*([{_CJK}]{{2,4}}?)(?=[\s,，。;；]|$)"
 )
+# The company as the object of a deal verb or a place word: "跟星巴克签了", "给 海康威视 发的报价",
+# "紫金矿业那边", "浙江中烟的那个单子". Only a run that passes the usual core checks counts.
+_DEAL_OBJECT = re.compile(
+    rf"(?:跟|和|与|给|同)\s*([{_CJK}A-Za-z]{{2,10}}?)\s*"
+    r"(?=签|(?:发|寄)(?:了|的|过)|合作|下单|的(?:那个|这个|这)?(?:单子|项目|订单|合同|报价|采购))"
+)
+_PLACE_WORD = re.compile(rf"([{_CJK}A-Za-z]{{2,10}}?)\s*(?=那边|这边|那头|的(?:那个|这个)(?:单子|项目|订单))")
+# Word-spaced dictation: "深圳大学 图书馆的 邱老师", "华润万家 门店运营部 秦经理" — the first word of
+# the chain before a contact is the organisation, the rest are its units.
+_CLAUSE_HEAD = re.compile(r".*[,，。;；!！?？:：\n]", re.S)
+_UNIT_WORD = re.compile(r"(?:部|科|处|室|组|局|馆|中心|车间|码头|门店|团队|事业群|事业部|学院|IT|it)$")
+# A strong organisation word followed by a department run: 瑞丰银行|信息科技部, 南京银行|科技部.
+_BRANCH_END = re.compile(r"(?:分行|支行|分公司|分院|分校|院区|校区|工厂|分厂)$")
 _PLACE_OF = re.compile(
     rf"(?:去了?|到了?|来到)\s*([{_CJK}A-Za-z]{{2,10}}?)的[{_CJK}]{{0,4}}?(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂)"
 )
@@ -89,9 +104,8 @@ class NameMatch:
 class EntityExtractor:
     def __init__(self) -> None:
         self.surnames = frozenset(s for line in load_lines("surnames.txt") for s in line.split())
-        self.surname_words = frozenset(load_lines("surname_words.txt")) | frozenset(
-            load_lines("not_names.txt")
-        )
+        self.not_names = frozenset(w for line in load_lines("not_names.txt") for w in line.split())
+        self.surname_words = frozenset(load_lines("surname_words.txt")) | self.not_names
         single = "".join(sorted(s for s in self.surnames if len(s) == 1))
         double = alternation([s for s in self.surnames if len(s) == 2])
         surname = f"(?:{double}|[{single}])"
@@ -105,6 +119,9 @@ class EntityExtractor:
         self._suffix_end = re.compile(f"(?:{alternation(suffixes)})$")
         self._strong_suffix = re.compile(
             r"(?:公司|集团|医院|学校|中学|小学|学院|大学|幼儿园|保健院|卫生院|诊所|研究院|研究所|事务所|银行|工作室|商行|厂|店|职校|建材城|市场)$"
+        )
+        self._strong_inside = re.compile(
+            r"^[\u4e00-\u9fffA-Za-z]{2,}?(?:银行|医院|大学|学院|集团|公司|学校|中学|小学|研究院|研究所)"
         )
         depts = alternation(load_lines("company_right_stops.txt"))
         self._right_stops = re.compile(f"^(?:{depts})")
@@ -193,6 +210,8 @@ class EntityExtractor:
                 continue
             if given_len == 2 and cand[:-1] in self.surname_words and _NAME_RIGHT_RE.match(text[end - 1 :]):
                 continue  # 金额约…: a word followed by its predicate, not a three-character name
+            if given_len == 2 and cand[:-1] in self.not_names:
+                continue  # 阿里云: a listed non-name word, not a surname
             if (
                 cand in self.surname_words
                 or cand[1:] in ("总", "工", "姐", "哥")
@@ -260,17 +279,84 @@ class EntityExtractor:
             name = m.group(1)
             if not self._bad_core(name):
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.85, "labelled"))
+        for p in people:
+            lead = self._chain_lead(text, p)
+            if lead is not None:
+                found.append(lead)
+        for pattern, conf in ((_DEAL_OBJECT, 0.7), (_PLACE_WORD, 0.65)):
+            for m in pattern.finditer(text):
+                start = self._left_boundary(text, m.end(1)) if pattern is _PLACE_WORD else m.start(1)
+                start = max(start, m.start(1))
+                name = text[start : m.end(1)]
+                if any(start <= p.start < m.end(1) for p in people) or not self._plausible_name(name):
+                    continue
+                found.append(NameMatch(start, m.end(1), name, conf, "context"))
         for m in _PLACE_OF.finditer(text):
             name = m.group(1)
             if not self._bad_core(name) and name not in self.surname_words:
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.75, "place"))
         for m in _VISIT_PLACE.finditer(text):
             name = m.group(1)
-            if any(m.start(1) <= p.start < m.end(1) for p in people) or self._dept_anywhere.search(name):
+            # 拜访的徐福记不是决策人: a brand that looks like a full name is still the place visited
+            if any(m.start(1) <= p.start < m.end(1) and p.kind != "full" for p in people) or (
+                self._dept_anywhere.search(name)
+            ):
                 continue
             if not self._bad_core(name) and name not in self.surname_words:
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.6, "place"))
-        return self._dedupe_companies(found)
+        return self._dedupe_companies([self._without_department(text, c) for c in found])
+
+    def _without_department(self, text: str, cand: NameMatch) -> NameMatch:
+        """瑞丰银行信息科技|部的陈科长 → 瑞丰银行: a department run after a bank, hospital or school."""
+        if not re.match(r"[部科处]|中心", text[cand.end : cand.end + 2]) or _BRANCH_END.search(cand.text):
+            return cand
+        strong = self._strong_inside.search(cand.text)
+        if strong is None or strong.end() == len(cand.text) or len(cand.text) - strong.end() > 6:
+            return cand
+        return NameMatch(
+            cand.start, cand.start + strong.end(), cand.text[: strong.end()], cand.confidence, cand.kind
+        )
+
+    def _plausible_name(self, name: str) -> bool:
+        return (
+            not self._bad_core(name)
+            and name not in self.not_names
+            and not self._dept_anywhere.search(name)
+            and not self._role_end.search(name)
+            and (bool(self._suffix_end.search(name)) or not self._is_common_word(name))
+            and not self._suffix_chain.fullmatch(name)  # 信息, 科技: a suffix alone is no name
+        )
+
+    def _chain_lead(self, text: str, person: NameMatch) -> NameMatch | None:
+        """The organisation opening a chain of units before a contact.
+
+        "深圳大学 图书馆的邱老师", "宁波港 集装箱 码头的技术科 邬工", "江南大学的食品学院蒋教授": walking
+        back from the contact over units (…部, …中心, 码头) and plain words, the first word that is
+        neither is the organisation. At least one unit must sit between it and the contact; without
+        one, the usual "X的 contact" rule applies.
+        """
+        head = _CLAUSE_HEAD.search(text, 0, person.start)
+        seg_start = head.end() if head else 0
+        tokens = [
+            (m.start(), m.end())
+            for m in re.finditer(rf"[{_CJK}A-Za-z]+", text[seg_start : person.start].replace("的", " "))
+        ]
+        units = 0
+        for s, e in reversed(tokens):
+            word = text[seg_start + s : seg_start + e]
+            if _UNIT_WORD.search(word) or self._role_end.search(word) or self._dept_end_exact.search(word):
+                units += 1
+                continue
+            if self._is_common_word(word) and not self._suffix_end.search(word):
+                continue
+            if units == 0:
+                return None
+            start = max(seg_start + s, self._left_boundary(text, seg_start + e))
+            name = text[start : seg_start + e]
+            if not self._plausible_name(name):
+                return None
+            return NameMatch(start, seg_start + e, name, 0.92, "chain")
+        return None
 
     @staticmethod
     def _is_common_word(word: str) -> bool:
@@ -399,6 +485,10 @@ class EntityExtractor:
             return None
         if re.search(r"我是|我们是", text[max(0, start - 3) : start]):
             return None
+        strong = self._strong_inside.search(core)
+        if strong is not None and 0 < len(core) - strong.end() <= 6 and not _BRANCH_END.search(core):
+            core = core[: strong.end()]  # 瑞丰银行信息科技(部): the bank, not its IT department
+            end = start + len(core)
         return NameMatch(start, end, core, 0.7, "attached")
 
     @staticmethod

@@ -59,20 +59,38 @@ class FillerRemover:
 
 
 # Voice input that puts a space after every word: "我们 中标 了", "去 了 师大附中", "本周 四".
-_ONE_CHAR_TOKEN_GAP = re.compile(
-    r"(?<=(?<![\u4e00-\u9fff])[\u4e00-\u9fff]) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
-)
+_PARTICLES = frozenset("了过吗吧呢啊着的地得")
+_SPLIT_WEEKDAY = re.compile(r"(周|星期|礼拜) (?=[一二三四五六日天])")
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]+")
 
 
 def join_split_words(text: str) -> str:
-    """Closes a space next to a one-character token (了, 去, 他, 四 …) in word-spaced dictation.
+    """Closes the space around a one-character token in word-spaced dictation.
 
-    Such a token is a particle, a pronoun or a split word, so it belongs to its neighbour; a
-    space between two longer words is kept, because in dictated text it is often a pause.
+    A particle (了, 吗 …) belongs to the word before it; another one-character token (不, 他, 去 …)
+    to the word after it. A space between two longer words is kept: in dictation it is often a pause.
     """
     if text.count(" ") < 3:
         return text
-    return _ONE_CHAR_TOKEN_GAP.sub("", text)
+    text = _SPLIT_WEEKDAY.sub(r"\1", text)
+    tokens = text.split(" ")
+    out = [tokens[0]]
+    for tok in tokens[1:]:
+        prev = out[-1]
+        prev_cjk = bool(prev) and _CJK_WORD.fullmatch(prev[-1]) is not None
+        tok_cjk = bool(tok) and _CJK_WORD.fullmatch(tok[0]) is not None
+        if (
+            prev_cjk
+            and tok_cjk
+            and (
+                (len(tok) == 1 and tok in _PARTICLES)
+                or (len(prev) == 1 and prev not in _PARTICLES and _CJK_WORD.fullmatch(prev) is not None)
+            )
+        ):
+            out[-1] = prev + tok
+        else:
+            out.append(tok)
+    return " ".join(out)
 
 
 # Clause boundaries: punctuation, and in ASR transcripts the pauses (spaces between CJK characters).
@@ -86,15 +104,31 @@ class Clause:
     text: str
 
 
-def clauses(text: str, *, split_on_spaces: bool = False) -> list[Clause]:
-    """Splits into clauses with their offsets; spaces split only when asked (ASR has no punctuation)."""
+# A message typed or dictated without any punctuation ("前天去的玲珑轮胎今天温经理回电话说方案通过了
+# 要一份正式报价明天发") still changes subject at a time word, a connective or after 说.
+_RUN_ON_BREAK = re.compile(
+    r"(?<=[\u4e00-\u9fff])(?=今天|昨天|前天|刚才|上周|然后|但是|不过|所以|而且)"
+    r"|(?<=[他她对方总工理任长师]说)(?=[\u4e00-\u9fff])"
+)
+
+
+def clauses(text: str, *, split_on_spaces: bool = False, split_run_on: bool = False) -> list[Clause]:
+    """Splits into clauses with their offsets; spaces split only when asked (ASR has no punctuation).
+
+    `split_run_on` also cuts an unpunctuated message at the words where its subject changes.
+    """
     pattern = _CLAUSE_SPLIT if split_on_spaces else re.compile(r"[,，。;；!！?？\n]")
+    cuts = [(m.start(), m.end()) for m in pattern.finditer(text)]
+    if split_run_on:
+        cuts = sorted(cuts + [(m.start(), m.start()) for m in _RUN_ON_BREAK.finditer(text)])
     out: list[Clause] = []
     pos = 0
-    for m in pattern.finditer(text):
-        if m.start() > pos:
-            out.append(Clause(pos, m.start(), text[pos : m.start()]))
-        pos = m.end()
+    for start, end in cuts:
+        if start < pos:
+            continue
+        if start > pos:
+            out.append(Clause(pos, start, text[pos:start]))
+        pos = end
     if pos < len(text):
         out.append(Clause(pos, len(text), text[pos:]))
     return out

@@ -26,6 +26,7 @@ from bot.nlp.normalize import (
     clause_at,
     clauses,
     fold,
+    join_split_words,
     looks_binary,
     turns,
 )
@@ -46,10 +47,19 @@ _FOLLOWUP_VERB = re.compile(
     r"打|电话|联系|确认|去|来|见|拜访|发|报价|演示|签|约|回复|答复|反馈|沟通|聊|谈|跟进"
 )
 
+_HEDGED = re.compile(r"(?:预计|估计|大概|可能|也许|争取)\s*$")
+
 # "美团优选 的 李楠" (dictated or typed with spaces): the spaces around 的 carry no meaning.
 _SPACED_DE = re.compile(
     r"(?<=[\u4e00-\u9fffA-Za-z])\s*的\s+(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fffA-Za-z])\s+的(?=[\u4e00-\u9fff])"
 )
+
+_CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+
+
+def _close_cjk_gaps(text: str) -> str:
+    return _CJK_GAP.sub("", text)
+
 
 _jieba_lock = threading.Lock()
 _jieba_ready = False
@@ -109,7 +119,7 @@ class Parser:
     def parse_text(self, text: str, now: datetime) -> Extraction:
         if not text or len(text) > MAX_MESSAGE_CHARS:
             return Extraction()
-        clean = _SPACED_DE.sub("的", self._fillers(fold(text)))
+        clean = join_split_words(_SPACED_DE.sub("的", self._fillers(fold(text))))
         if looks_binary(clean):
             return Extraction()
         return self._extract(clean, self._today(now), transcript=False)
@@ -169,8 +179,10 @@ class Parser:
         date_text = _NOT_DATES.sub(lambda m: "#" * len(m.group(0)), masked)
 
         # Dictated text often has no punctuation, only pauses: then spaces separate clauses.
-        spaced = transcript or not re.search(r"[,，。;；!！?？]", masked)
-        parts = clauses(masked, split_on_spaces=spaced)
+        unpunctuated = not re.search(r"[,，。;；!！?？]", masked)
+        parts = clauses(
+            masked, split_on_spaces=transcript or unpunctuated, split_run_on=unpunctuated and not transcript
+        )
         found_dates = self._dates.find(date_text, today)
         future = [d for d in found_dates if d.value >= today]
         nxt = self._pick_date(date_text, parts, future, today)
@@ -190,11 +202,14 @@ class Parser:
             if method:
                 out.method = method  # type: ignore[assignment]
                 conf["method"] = c
-        stage, c = self._classifier.stage(masked)
+        # Milestones and attitudes are short phrases that word-spaced dictation splits (中标 了,
+        # 不 考虑 了); in a call a space is a pause between sentences, so only messages are closed up.
+        squeeze = (lambda s: s) if transcript else _close_cjk_gaps
+        stage, c = self._classifier.stage(squeeze(masked))
         if stage:
             out.stage = stage  # type: ignore[assignment]
             conf["stage"] = c
-        concl, c = self._classifier.conclusion(customer_text, stage)
+        concl, c = self._classifier.conclusion(squeeze(customer_text), stage)
         action, ac = self._classifier.next_action(masked, parts, future_spans, transcript=transcript)
         if action:
             out.next_action = action  # type: ignore[assignment]
@@ -233,6 +248,8 @@ class Parser:
                 continue
             if re.match(r"^(?:前后|左右)?(?:再说|再看|看看再说)", after):
                 continue  # 9月初再说: "we'll see", not a date to follow up on
+            if _HEDGED.search(text[max(0, d.start - 4) : d.start]):
+                continue  # 预计六月中签: a guess about the customer's timing, not a follow-up
             return d
         return None
 
@@ -261,6 +278,10 @@ class Parser:
         # A bare run of characters before "X总" is the weakest evidence: only when nothing else.
         companies = [c for c in companies if c.kind != "before_person"] or companies
         if contact is not None:
+            # "深圳大学 图书馆的 邱老师": the organisation opening the chain, not its unit next to the name
+            chain = [c for c in companies if c.kind == "chain" and c.end <= contact.start]
+            if chain:
+                return chain[-1]
             attached = [c for c in companies if c.end <= contact.start and contact.start - c.end <= 8]
             if attached:
                 return attached[-1]

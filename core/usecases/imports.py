@@ -19,7 +19,7 @@ from core.imports import REVIEW_STATES, ImportBatch, ImportRow, ReviewDecision, 
 from core.model import Customer, CustomerStatus, Role, User
 from core.permissions import require_role
 from core.pipeline import Pipeline
-from core.ports import ImportUnitOfWork, UnitOfWork
+from core.ports import ImportUnitOfWork, StageUnitOfWork, UnitOfWork
 from core.usecases.assignment import AssignOutcome, LeadAssigner
 from core.usecases.customers import CreateCustomerResult, DuplicateCheck, NewCustomer, create_customer
 
@@ -55,21 +55,64 @@ class RowOutcome:
     opened: bool = False  # this row opened a new review item
 
 
+class BatchAssigner(LeadAssigner):
+    """The configured round robin, run once per written batch: `create_customer` hands each new lead
+    to `assign`, which only collects it; `flush` assigns them all with `assign_many` (one lock, one
+    load query) in the same transaction, in file order — the result a lead-by-lead run would give."""
+
+    def __init__(self, real: LeadAssigner | None) -> None:
+        real = real or LeadAssigner()
+        super().__init__(real.config, real.tz)
+        self.real = real
+        self.pending: list[tuple[Customer, str | None]] = []
+
+    def assign(
+        self,
+        uow: StageUnitOfWork,
+        actor_id: str,
+        customer: Customer,
+        now: datetime,
+        *,
+        product: str | None = None,
+    ) -> AssignOutcome:
+        self.pending.append((customer, product))
+        return AssignOutcome(customer, None, None, None)  # replaced by flush()
+
+    def flush(self, uow: StageUnitOfWork, actor_id: str, now: datetime) -> dict[int, AssignOutcome]:
+        if not self.pending:
+            return {}
+        customers, products = [c for c, _ in self.pending], [p for _, p in self.pending]
+        self.pending = []
+        outcomes = self.real.assign_many(uow, actor_id, customers, now, products=products)
+        return {o.customer.id or 0: o for o in outcomes}
+
+
 def require_importer(actor: User) -> None:
     require_role(actor, *IMPORT_ROLES, action="导入客户或处理导入待审核")
 
 
 def new_customer(row: ImportRow) -> NewCustomer:
-    return NewCustomer(company=row.company, contact_name=row.name or None, phone=row.phone or None,
-                       email=row.email or None, region=row.region or None, source="import",
-                       product=row.product or None)
+    return NewCustomer(
+        company=row.company,
+        contact_name=row.name or None,
+        phone=row.phone or None,
+        email=row.email or None,
+        region=row.region or None,
+        source="import",
+        product=row.product or None,
+    )
 
 
 def live_customer(uow: UnitOfWork, customer_id: int | None) -> Customer | None:
     """The customer, or the one it was merged into; None when it is gone or marked invalid."""
     customer = uow.customers.get(customer_id) if customer_id else None
     hops = 0
-    while customer is not None and customer.status == CustomerStatus.MERGED and customer.merged_into and hops < 10:
+    while (
+        customer is not None
+        and customer.status == CustomerStatus.MERGED
+        and customer.merged_into
+        and hops < 10
+    ):
         customer, hops = uow.customers.get(customer.merged_into), hops + 1
     return customer if customer is not None and customer.status == CustomerStatus.ACTIVE else None
 
@@ -89,6 +132,10 @@ def import_rows(
 ) -> list[RowOutcome]:
     """Write rows (valid, in file order) of one batch; the caller commits them as one transaction."""
     require_importer(actor)
+    batch_assigner = BatchAssigner(assigner)
+    # customers already in hand in this transaction: the file's duplicates come in runs, and a customer
+    # cannot be merged or marked invalid under us while the transaction holds it
+    live: dict[int, Customer | None] = {}
     outcomes: list[RowOutcome] = []
     for planned in rows:
         row, leader = planned.row, planned.leader
@@ -100,28 +147,52 @@ def import_rows(
         if leader in memory.review_of:
             outcomes.append(_join_review(uow, memory, planned))
             continue
-        target = live_customer(uow, memory.customer_of.get(leader)) if leader in memory.customer_of else None
+        target = None
+        if leader in memory.customer_of:
+            customer_id = memory.customer_of[leader]
+            if customer_id not in live:
+                live[customer_id] = live_customer(uow, customer_id)
+            target = live[customer_id]
         if target is not None:
-            result = create_customer(uow, actor, new_customer(row), now, dedup=dedup, pipeline=pipeline,
-                                     link_to=target, assigner=assigner)
+            result = create_customer(
+                uow,
+                actor,
+                new_customer(row),
+                now,
+                dedup=dedup,
+                pipeline=pipeline,
+                link_to=target,
+                assigner=batch_assigner,
+            )
             kind: RowKind = "joined" if leader in memory.created else "linked"
         else:
-            result = create_customer(uow, actor, new_customer(row), now, dedup=dedup, pipeline=pipeline,
-                                     assigner=assigner)
+            result = create_customer(
+                uow, actor, new_customer(row), now, dedup=dedup, pipeline=pipeline, assigner=batch_assigner
+            )
             if result.decision.kind == "ask":
                 outcomes.append(_open_review(uow, batch, memory, planned, result))
                 continue
             kind = "created" if result.created else "linked"
             memory.customer_of[leader] = result.customer.id or 0
+            live[result.customer.id or 0] = result.customer
             if result.created:
                 memory.created.add(leader)
-        _note(uow, actor, batch, row, result, now, seen_before)
-        outcomes.append(RowOutcome(row.row_no, kind, result.customer.id, assignment=result.assignment))
+        _note(uow, actor, batch.id, batch.filename, row, result, now, seen_before)
+        outcomes.append(RowOutcome(row.row_no, kind, result.customer.id))
+    assigned = batch_assigner.flush(uow, actor.id, now)
+    for outcome in outcomes:
+        if outcome.kind == "created":
+            outcome.assignment = assigned.get(outcome.customer_id or 0)
     return outcomes
 
 
-def _open_review(uow: ImportUnitOfWork, batch: ImportBatch, memory: ImportMemory, planned: PlannedRow,
-                 result: CreateCustomerResult) -> RowOutcome:
+def _open_review(
+    uow: ImportUnitOfWork,
+    batch: ImportBatch,
+    memory: ImportMemory,
+    planned: PlannedRow,
+    result: CreateCustomerResult,
+) -> RowOutcome:
     row = planned.row
     earlier = uow.reviews.for_file_row(batch.sha256, planned.leader)
     if earlier is not None:
@@ -132,11 +203,17 @@ def _open_review(uow: ImportUnitOfWork, batch: ImportBatch, memory: ImportMemory
         memory.reused_reviews.add(planned.leader)
         return RowOutcome(row.row_no, "review", review_id=earlier.id)
     decision = result.decision
-    item = uow.reviews.add(ReviewItem(
-        id=None, batch_id=batch.id, row_no=planned.leader,
-        data={"file": batch.filename, "rows": [row.to_data()]},
-        candidate_customer_id=decision.customer.id if decision.customer else None,
-        score=round(decision.score, 1), evidence=list(decision.evidence)))
+    item = uow.reviews.add(
+        ReviewItem(
+            id=None,
+            batch_id=batch.id,
+            row_no=planned.leader,
+            data={"file": batch.filename, "rows": [row.to_data()]},
+            candidate_customer_id=decision.customer.id if decision.customer else None,
+            score=round(decision.score, 1),
+            evidence=list(decision.evidence),
+        )
+    )
     memory.review_of[planned.leader] = item.id or 0
     return RowOutcome(row.row_no, "review", review_id=item.id, opened=True)
 
@@ -146,22 +223,45 @@ def _join_review(uow: ImportUnitOfWork, memory: ImportMemory, planned: PlannedRo
     if planned.leader not in memory.reused_reviews:
         item = uow.reviews.get(review_id)
         rows = item.data.get("rows", []) if item is not None else []
-        if item is not None and item.state == "pending" and all(r.get("row") != planned.row.row_no for r in rows):
+        if (
+            item is not None
+            and item.state == "pending"
+            and all(r.get("row") != planned.row.row_no for r in rows)
+        ):
             item.data = {**item.data, "rows": [*item.data.get("rows", []), planned.row.to_data()]}
             uow.reviews.update(item)
     return RowOutcome(planned.row.row_no, "review", review_id=review_id)
 
 
-def _note(uow: ImportUnitOfWork, actor: User, batch: ImportBatch, row: ImportRow, result: CreateCustomerResult,
-          now: datetime, seen_before: bool) -> None:
+def _note(
+    uow: UnitOfWork,
+    actor: User,
+    batch_id: int | None,
+    filename: str,
+    row: ImportRow,
+    result: CreateCustomerResult,
+    now: datetime,
+    seen_before: bool = False,
+) -> None:
     """Where the row came from and the columns without a place in the CRM, kept in the audit log."""
     new_contact = result.contact is not None and result.contact.created_at == now
     if seen_before and not result.created and not new_contact:
         return  # the same file again: nothing changed, nothing to record
-    audit.record(uow, actor_id=actor.id, action="customer.import", subject_type="customer",
-                 subject_id=result.customer.id or 0, now=now,
-                 after={"batch": batch.id, "file": batch.filename, "row": row.row_no,
-                        "created": result.created, "note": row.note})
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="customer.import",
+        subject_type="customer",
+        subject_id=result.customer.id or 0,
+        now=now,
+        after={
+            "batch": batch_id,
+            "file": filename,
+            "row": row.row_no,
+            "created": result.created,
+            "note": row.note,
+        },
+    )
 
 
 # ---------------------------------------------------------------- review
@@ -175,8 +275,9 @@ class ReviewOutcome:
     assignments: list[AssignOutcome] = field(default_factory=list)
 
 
-def list_pending_reviews(uow: ImportUnitOfWork, actor: User, *, limit: int = 5,
-                         after_id: int = 0) -> tuple[list[ReviewItem], int]:
+def list_pending_reviews(
+    uow: ImportUnitOfWork, actor: User, *, limit: int = 5, after_id: int = 0
+) -> tuple[list[ReviewItem], int]:
     """The oldest pending items and how many are pending in all."""
     require_importer(actor)
     return uow.reviews.pending(limit=limit, after_id=after_id), uow.reviews.count_pending()
@@ -205,6 +306,7 @@ def decide_review(
         by = f"，处理人：{who.name if who else item.decided_by}" if item.decided_by else ""
         raise Conflict(f"待审核记录 #{item_id} 已处理过了（{STATE_ZH.get(item.state, item.state)}{by}）。")
     rows = item.rows
+    filename = str(item.data.get("file", ""))
     customer: Customer | None = None
     assignments: list[AssignOutcome] = []
     if decision == "link":
@@ -212,20 +314,48 @@ def decide_review(
         if customer is None:
             raise Conflict("要关联的已有客户已不存在或已标记无效：请选择「新建」或「忽略」。")
         for row in rows:
-            create_customer(uow, actor, new_customer(row), now, dedup=dedup, pipeline=pipeline, link_to=customer,
-                            assigner=assigner)
+            result = create_customer(
+                uow,
+                actor,
+                new_customer(row),
+                now,
+                dedup=dedup,
+                pipeline=pipeline,
+                link_to=customer,
+                assigner=assigner,
+            )
+            _note(uow, actor, item.batch_id, filename, row, result, now)
     elif decision == "new":
         for row in rows:
-            result = create_customer(uow, actor, new_customer(row), now, dedup=dedup, pipeline=pipeline,
-                                     force_new=customer is None, link_to=customer, assigner=assigner)
+            result = create_customer(
+                uow,
+                actor,
+                new_customer(row),
+                now,
+                dedup=dedup,
+                pipeline=pipeline,
+                force_new=customer is None,
+                link_to=customer,
+                assigner=assigner,
+            )
+            _note(uow, actor, item.batch_id, filename, row, result, now)
             customer = result.customer
             if result.assignment is not None:
                 assignments.append(result.assignment)
     item.state = REVIEW_STATES[decision]
     item.decided_by, item.decided_at = actor.id, now
     uow.reviews.update(item)
-    audit.record(uow, actor_id=actor.id, action="import.review", subject_type="review_item",
-                 subject_id=item.id or 0, now=now,
-                 after={"decision": decision, "customer": customer.id if customer else None,
-                        "rows": [r.row_no for r in rows]})
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="import.review",
+        subject_type="review_item",
+        subject_id=item.id or 0,
+        now=now,
+        after={
+            "decision": decision,
+            "customer": customer.id if customer else None,
+            "rows": [r.row_no for r in rows],
+        },
+    )
     return ReviewOutcome(item, decision, customer, assignments)

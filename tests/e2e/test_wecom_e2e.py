@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,6 +86,34 @@ async def test_send_faults_are_retried_and_nothing_is_sent_twice(db_url: str, tm
             assert len(texts) >= 1 and "crmbot" in texts[0]
             await asyncio.sleep(0.3)
             assert len([m for m in fake.sent if m.touser == "Zhangsan"]) == len(texts)
+    finally:
+        await runner.cleanup()
+        await fake.close()
+
+
+async def test_a_card_click_updates_the_crm_and_the_card(db_url: str, tmp_path: Path, clock: FakeClock) -> None:
+    import pytest
+
+    pytest.importorskip("bot.nlp.parser")
+    fake = FakeWeCom()
+    await fake.start()
+    bot, runner, base = await start_bot(db_url, tmp_path, clock, wecom=fake.settings().model_dump())
+    try:
+        async with WeComDriver(fake, f"{base}/wecom/callback") as driver:
+            await driver.send_text("Zhangsan", "拜访了恒康医疗张伟，预算50万，明天发报价")
+            cards = await eventually(lambda: [m for m in fake.sent if m.msgtype == "template_card"])
+            card = cards[0].body["template_card"]
+            cancel = next(b["key"] for b in card["button_list"] if b["text"] == "取消")
+            assert await driver.click("Zhangsan", cancel, card["task_id"]) == 200
+            await eventually(lambda: fake.updates or [m for m in fake.sent if m.touser == "Zhangsan"][1:])
+            assert fake.updates, [m.body for m in fake.sent]
+            assert "已取消" in str(fake.updates[-1])
+            with bot.services.uow_factory() as uow:
+                [followup] = list(uow.session.scalars(select(FollowUpRow)))
+                assert followup.status == "voided"
+            # pressing again (a later second: the same second is a platform retry, dropped by the inbox)
+            await driver.click("Zhangsan", cancel, card["task_id"], create_time=int(time.time()) + 5)
+            await eventually(lambda: any("已处理" in t for t in fake.texts_to("Zhangsan")))
     finally:
         await runner.cleanup()
         await fake.close()
