@@ -186,15 +186,25 @@ class _ErrorSink:
         if len(plan.problems) < KEPT_PROBLEMS:
             plan.problems.append(problem)
         if self.writer is None:
+            if self.path is None:
+                return  # no list file: the first problems are in memory, the count is exact
             self.buffer.append((problem, cells))
-            if len(self.buffer) > SHOWN_PROBLEMS and self.path is not None:
+            if len(self.buffer) > SHOWN_PROBLEMS:
                 self._open()
         else:
             self._write(problem, cells)
 
     def _open(self) -> None:
         assert self.path is not None
-        self.fh = self.path.open("w", encoding="utf-8-sig", newline="")
+        try:
+            self.fh = self.path.open("w", encoding="utf-8-sig", newline="")
+        except OSError as exc:  # a read-only folder must not stop the check itself
+            self.plan.notes.append(
+                f"无法写入无效行清单 {self.path}（{exc.strerror or exc}）：可用 --errors 指定其他路径。"
+            )
+            self.path = None
+            self.buffer.clear()
+            return
         self.writer = csv.writer(self.fh)
         self.writer.writerow(["行号", "原因", *self.plan.header])
         for problem, cells in self.buffer:
@@ -203,11 +213,20 @@ class _ErrorSink:
         self.plan.errors_file = self.path
 
     def _write(self, problem: Problem, cells: list[str]) -> None:
-        self.writer.writerow([problem.row_no, "；".join(problem.reasons), *cells])
+        self.writer.writerow(
+            [problem.row_no, "；".join(problem.reasons), *(spreadsheet_safe(c) for c in cells)]
+        )
 
     def close(self) -> None:
         if self.fh is not None:
             self.fh.close()
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Text written to a CSV that people open in Excel/WPS: a leading = or @ would run as a formula."""
+    if value[:1] in ("=", "@") or (value[:1] in ("+", "-") and not value[1:2].isdigit()):
+        return "'" + value
+    return value
 
 
 def default_errors_path(path: Path) -> Path:
@@ -782,17 +801,19 @@ def _export_row(uow: Any, item: ReviewItem) -> list[str]:
     rows = item.rows
     first = rows[0] if rows else ImportRow(item.row_no)
     candidate = uow.customers.get(item.candidate_customer_id) if item.candidate_customer_id else None
+    text = [str(item.data.get("file", "")), first.company, first.name, first.phone, first.email]
+    file, company, name, phone, email = (spreadsheet_safe(t) for t in text)
     return [
         str(item.id),
-        str(item.data.get("file", "")),
+        file,
         str(item.row_no),
         str(len(rows)),
-        first.company,
-        first.name,
-        first.phone,
-        first.email,
+        company,
+        name,
+        phone,
+        email,
         str(item.candidate_customer_id or ""),
-        candidate.name if candidate else "",
+        spreadsheet_safe(candidate.name) if candidate else "",
         f"{item.score:.0f}",
         "，".join(item.evidence),
         "",

@@ -297,8 +297,9 @@ def successor_card(services: Services, uow: SqlUnitOfWork, s: uc.Summary, owner:
     by_id = {c.id: c.name for c in uow.handover.customers([d.customer_id for d in
                                                            uc.top_deals(uow, owner.id, customer_ids)])}
     for deal in uc.top_deals(uow, owner.id, customer_ids):
+        amount = f" · {show_amount(viewer.amount(deal))}" if deal.amount is not None else ""
         fields.append(("重点商机", f"{by_id.get(deal.customer_id, '')} · {deal.title} · "
-                                   f"{services.pipeline.name(deal.stage)} · {show_amount(viewer.amount(deal))}"))
+                                   f"{services.pipeline.name(deal.stage)}{amount}"))
     audit_reads(uow, viewer, now, via="offboarding.successor_card")
     return Card(f"您接手了{leaver}的客户", tuple(fields),
                 footer="相关商机和待处理提醒已一并转给您，请尽快联系客户；发送 /客户 名称 查看详情。")

@@ -10,8 +10,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from storage.models import CardRow, DialogRow, InboxRow, OutboxRow
+from storage.repositories import core_conn
 
 _NO_SYNC = {"synchronize_session": False}  # plain UPDATEs of rows the session does not hold
 
@@ -27,6 +29,8 @@ _INBOX_INSERT = {
 _INBOX_MARK = update(_INBOX).where(_INBOX.c.id == bindparam("b_id"))
 _OUTBOX_INSERT = insert(_OUTBOX)
 _CARD_INSERT = insert(_CARDS)
+_DIALOGS = DialogRow.__table__
+_DIALOG_OF = select(_DIALOGS).where(_DIALOGS.c.user_id == bindparam("b_user"))
 
 
 class SqlInbox:
@@ -37,14 +41,14 @@ class SqlInbox:
         self, *, channel: str, message_id: str, sender: str, kind: str, payload: dict[str, Any], now: datetime
     ) -> int | None:
         """Insert the event; None when it was seen before (a platform retry)."""
-        conn = self.s.connection()
+        conn = core_conn(self.s)
         stmt = _INBOX_INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
         new_id = conn.execute(stmt, {"channel": channel, "message_id": message_id, "sender": sender, "kind": kind,
                                      "payload": payload, "received_at": now, "status": "new"}).scalar()
         return int(new_id) if new_id is not None else None
 
     def mark(self, inbox_id: int, status: str, now: datetime, error: str | None = None) -> None:
-        self.s.connection().execute(_INBOX_MARK, {"b_id": inbox_id, "status": status, "processed_at": now,
+        core_conn(self.s).execute(_INBOX_MARK, {"b_id": inbox_id, "status": status, "processed_at": now,
                                                   "error": error})
 
     def pending(self, limit: int = 100) -> list[InboxRow]:
@@ -82,7 +86,7 @@ class SqlOutbox:
         now: datetime,
         card_id: str | None = None,
     ) -> None:
-        self.s.connection().execute(
+        core_conn(self.s).execute(
             _OUTBOX_INSERT,
             {"channel": channel, "user_id": user_id, "recipient": recipient, "kind": kind, "body": body,
              "card_id": card_id, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now},
@@ -159,7 +163,7 @@ class SqlCards:
         self.s = session
 
     def add(self, *, card_id: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> None:
-        self.s.connection().execute(
+        core_conn(self.s).execute(
             _CARD_INSERT, {"id": card_id, "channel": channel, "user_id": user_id, "body": body, "created_at": now})
 
     def get(self, card_id: str) -> CardRow | None:
@@ -203,7 +207,9 @@ class SqlDialogs:
         self.s = session
 
     def get(self, user_id: str) -> Dialog | None:
-        row = self.s.get(DialogRow, user_id)
+        # asked for every message: one Core read (put/clear flush at once, so it sees their changes)
+        row = self.s.identity_map.get(identity_key(DialogRow, user_id)) or core_conn(self.s).execute(
+            _DIALOG_OF, {"b_user": user_id}).first()
         if row is None:
             return None
         return Dialog(row.user_id, row.kind, row.step, dict(row.data or {}), row.channel, row.expires_at)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from storage import import_repos, offboarding_repos, stage_repos
 from storage.calls_repo import SqlCallLogRepository
 from storage.dedup_repo import SqlDedupKeys
 from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
 from storage.repositories import (
+    DEAL_ROWS,
     SqlAlertRepository,
     SqlCustomerRepository,
     SqlDealRepository,
@@ -83,6 +84,14 @@ def _note_created(session: Session, instance: object) -> None:
     session.info.setdefault("created", []).append(instance)
 
 
+def _forget_read_rows(session: Session, transaction: SessionTransaction) -> None:
+    # deal values a repository read with Core are only good inside the transaction that read them
+    # (a rollback, of a savepoint too, undoes the updates they recorded); a flush's own
+    # subtransaction ending changes nothing
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(DEAL_ROWS, None)
+
+
 class UnitOfWorkFactory:
     """Creates units of work on one engine; the one object the app passes around for storage."""
 
@@ -92,6 +101,7 @@ class UnitOfWorkFactory:
         event.listen(self._sessions, "loaded_as_persistent", _keep_strong)
         event.listen(self._sessions, "pending_to_persistent", _keep_strong)
         event.listen(self._sessions, "pending_to_persistent", _note_created)
+        event.listen(self._sessions, "after_transaction_end", _forget_read_rows)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)

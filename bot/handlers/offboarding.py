@@ -286,6 +286,7 @@ ACTION_NAMES_ZH = {
     "deal.stage": "阶段变更", "deal.edit": "修改商机", "deal.edit_frozen": "修改冻结字段", "deal.snooze": "延期跟进",
     "approval.request": "提交审批", "approval.approved": "审批通过", "approval.rejected": "审批驳回",
     "approval.reassign": "审批改派", "read.sensitive": "查看受限字段", "followup.create": "记录跟进",
+    "deal.open": "新建商机",
 }
 
 

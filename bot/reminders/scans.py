@@ -21,7 +21,7 @@ from bot.reminders import cards
 from bot.types import Card
 from core import reminders as rules
 from core.model import Alert, Role, User
-from core.reminders import Due, LedgerEntry, ReminderConfig
+from core.reminders import Due, ReminderConfig
 from core.worktime import WorkTime
 from storage.reminder_queries import SqlReminderQueries
 
@@ -180,12 +180,11 @@ class _Batch:
         size = self.engine.cfg.batch_size
         for start in range(0, len(hits), size):
             chunk = hits[start : start + size]
-            by_ladder: dict[tuple[str, str, int, str], list[LedgerEntry]] = {}
-            for entry in q.ledger(rule, subject_type, [dues[0].subject_id for _, dues in chunk]):
-                by_ladder.setdefault(entry.ladder, []).append(entry)
+            # No read of the ledger first: its unique key decides. A level already fired, or stopped
+            # by someone's action (stop_ladder writes every remaining level), makes the insert a no-op.
             pending: list[tuple[Alert, Due, Any, User | None, User]] = []
             for facts, dues in chunk:
-                due = rules.choose(dues, by_ladder.get(dues[0].ladder, ()), self.now, self.engine.wt)
+                due = rules.choose(dues, (), self.now, self.engine.wt)
                 if due is None:
                     continue
                 owner = self.users.get(facts.owner_id) if facts.owner_id else None

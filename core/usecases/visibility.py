@@ -12,7 +12,7 @@ from typing import Any
 
 from core import audit
 from core.model import AuditEntry, Customer, User
-from core.permissions import Viewer, require
+from core.permissions import Viewer, mask_phone, require
 from core.ports import UnitOfWork
 from core.usecases.customers import resolve_customer
 
@@ -54,15 +54,18 @@ def audit_trail(uow: UnitOfWork, actor: User, keyword: str, viewer: Viewer, *, l
     for deal in uow.deals.for_customer(customer.id or 0):
         entries += uow.history.audit(subject_type="deal", subject_id=str(deal.id), limit=limit)
     entries.sort(key=lambda e: (e.at, e.id or 0), reverse=True)
+    hide_phone = viewer.masks_phone(customer)
     shown = []
     for e in entries[:limit]:
         shown.append(AuditEntry(e.id, e.at, e.actor_id, e.action, e.subject_type, e.subject_id,
-                                _redact(viewer, e.before), _redact(viewer, e.after)))
+                                _redact(viewer, e.before, hide_phone), _redact(viewer, e.after, hide_phone)))
     return AuditTrail(customer, shown)
 
 
-def _redact(viewer: Viewer, data: dict[str, Any]) -> dict[str, Any]:
+def _redact(viewer: Viewer, data: dict[str, Any], hide_phone: bool) -> dict[str, Any]:
     out = viewer.redact(data)
+    if hide_phone:
+        out = {k: (mask_phone(str(v)) if k == "phone" and v else v) for k, v in out.items()}
     # a frozen-field edit records {"field": "amount", "old": …, "new": …}
     if out.get("field") in ("amount", "payment_terms") and not viewer.sees(str(out["field"])):
         out = {k: ("***" if k in ("old", "new") else v) for k, v in out.items()}

@@ -202,7 +202,8 @@ def test_bad_rows_are_listed_with_reasons_and_the_rest_imports(
         f"{firm(4)},{person(4)},,not-an-email,",
         f"{'超长公司名' * 30},某人,,,",
     ]
-    lines += [f",某人{i},,," for i in range(22)]  # more bad rows than fit on the screen
+    lines += [f",某人{i},,," for i in range(21)]  # more bad rows than fit on the screen
+    lines += [",=HYPERLINK(1),,,"]  # would run as a formula in the list file
     path = write_csv(tmp_path / "bad.csv", lines)
     plan, report = do_import(sqlite_services, path)
     assert plan.valid == 3 and plan.invalid == 25
@@ -214,6 +215,7 @@ def test_bad_rows_are_listed_with_reasons_and_the_rest_imports(
     assert plan.errors_file == tmp_path / "bad.invalid.csv"
     listed = plan.errors_file.read_text(encoding="utf-8-sig").splitlines()
     assert len(listed) == 26 and listed[0].startswith("行号,原因,客户名称")
+    assert listed[-1] == "29,缺少公司名称,,'=HYPERLINK(1),,,"
     assert report.summary["created"] == 3 and count(sqlite_services, CustomerRow) == 3
 
 

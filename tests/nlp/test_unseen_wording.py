@@ -1,0 +1,64 @@
+"""General rules added for unseen wording: time of day, spaced dictation, run-ons, context companies."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.nlp.normalize import clauses, join_split_words
+from bot.nlp.parser import Parser
+from tests.nlp.conftest import at
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "followup"),
+    [
+        ("给苏宁易购的张磊打电话没人接，下午再打", "2026-01-30 19:45", date(2026, 1, 30)),
+        ("客户说在开会，那我晚上再打给他", "2026-03-24 10:05", date(2026, 3, 24)),
+        ("今天就把报价发过去", "2026-06-23 14:10", date(2026, 6, 23)),
+        ("下午拜访了恒康医疗的张伟", "2026-03-10 16:40", None),  # done, not planned
+        ("周五晚上东阿阿胶的采购打电话来说我们中标了", "2026-09-11 18:10", None),  # today, told
+        ("周五晚上再约他吃饭", "2026-09-09 18:10", date(2026, 9, 11)),
+        ("他说过两天再说", "2026-04-15 10:00", None),  # vague
+        ("预计六月中签", "2026-05-25 14:25", None),  # a guess
+    ],
+)
+def test_follow_up_dates(parser: Parser, text: str, now: str, followup: date | None) -> None:
+    assert parser.parse_text(text, at(now)).next_followup == followup
+
+
+def test_spaced_dictation_is_closed_up_around_one_character_words() -> None:
+    assert join_split_words("我们 中标 了 合同金额 二百万") == "我们 中标了 合同金额 二百万"
+    assert join_split_words("约 他 本周 四 下午 电话") == "约他 本周四 下午 电话"
+
+
+def test_run_on_message_is_cut_where_the_subject_changes() -> None:
+    text = "前天去的玲珑轮胎今天温经理回电话说方案通过了要一份正式报价明天发"
+    parts = [c.text for c in clauses(text, split_run_on=True)]
+    assert parts[0] == "前天去的玲珑轮胎"
+    assert any(p.endswith("明天发") for p in parts)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("晚上跟奥克斯空调的吴经理吃了个饭 合同基本谈妥了 金额一百二十来万", "amount", 1200000),
+        ("晚上跟奥克斯空调的吴经理吃了个饭 合同基本谈妥了 下周二签", "stage", "negotiation"),
+        ("我们 中标 了 合同金额 二百万", "stage", "won"),
+        ("样机测试通过了，下一步走采购", "stage", "demo"),
+        ("准备下周一去广州做商务谈判", "stage", None),
+        ("深圳大学 图书馆 的 邱老师 发来消息", "company", "深圳大学"),
+        ("瑞丰银行信息科技部的陈科长说年后再说", "company", "瑞丰银行"),
+        ("跟星巴克签了！！一期合同额2.3亿", "company", "星巴克"),
+        ("紫金矿业那边温经理说设备方案OK的", "company", "紫金矿业"),
+        ("今天拜访的徐福记不是决策人", "contact_name", None),
+        ("刚和东方雨虹的习总微信语音聊了二十分钟，让明天把合同发过去", "method", "wechat"),
+        ("雅戈尔的吉经理说今年不做数字化了", "conclusion", "reject"),
+        ("海信的苗总说今年不考虑了，明年再看", "conclusion", "hold"),
+        ("中通快递的吴经理看完我们的演示后说功能太简单，不满足需求", "conclusion", "reject"),
+        ("中通快递的吴经理看完我们的演示后说功能太简单", "next_action", None),
+    ],
+)
+def test_unseen_phrasings(parser: Parser, text: str, field: str, value: object) -> None:
+    assert getattr(parser.parse_text(text, at("2026-06-10 10:00")), field) == value
