@@ -51,11 +51,24 @@ class DbDuplicateCheck:
             owner = customers[int(decision.contact_id.split(":")[0])]
             return DuplicateDecision("ask", owner, decision.contact_score, list(decision.contact_evidence))
         if decision.decision == "new" or decision.customer_id is None:
-            return DuplicateDecision("new")
+            return self._same_mobile(rec, customers) or DuplicateDecision("new")
         best = customers[int(decision.customer_id)]
         ranked = [(customers[int(m.customer_id)], max(m.company_score, m.contact_score),
                    m.company_evidence + m.contact_evidence) for m in decision.candidates]
-        return DuplicateDecision(decision.decision, best, decision.score, list(decision.evidence), ranked)
+        evidence = list(dict.fromkeys(decision.evidence))  # the same reason from company and contact once
+        return DuplicateDecision(decision.decision, best, decision.score, evidence, ranked)
+
+    @staticmethod
+    def _same_mobile(rec: Any, customers: dict[int, Customer]) -> DuplicateDecision | None:
+        """A mobile number already on file under another name and company is never created silently:
+        a job change, a shared phone or a typo — the rep decides."""
+        mobiles = set(rec.mobiles)
+        for customer in customers.values():
+            for contact in customer.contacts:
+                if contact.phone_norm and contact.phone_norm in mobiles:
+                    who = f"{customer.name}（{contact.name}）" if contact.name else customer.name
+                    return DuplicateDecision("ask", customer, 70.0, [f"手机号已登记在 {who} 名下"])
+        return None
 
     def register(self, uow: UnitOfWork, customer: Customer, contact: Contact | None) -> None:
         rec = self.normalizer.record("x", contact.name if contact else None, customer.name,

@@ -13,6 +13,7 @@ Two passes, so memory holds match keys and not rows:
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -21,7 +22,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -678,14 +679,15 @@ def _checkpoint(
 
 
 def _copy_memory(memory: ImportMemory) -> ImportMemory:
-    return ImportMemory(
-        dict(memory.customer_of), set(memory.created), dict(memory.review_of), set(memory.reused_reviews)
-    )
+    return ImportMemory(**{f.name: copy.copy(getattr(memory, f.name)) for f in fields(ImportMemory)})
 
 
 def _restore_memory(memory: ImportMemory, snapshot: ImportMemory) -> None:
-    memory.customer_of, memory.created = snapshot.customer_of, snapshot.created
-    memory.review_of, memory.reused_reviews = snapshot.review_of, snapshot.reused_reviews
+    """In place: the rows' duplicate check holds these very sets."""
+    for f in fields(ImportMemory):
+        current = getattr(memory, f.name)
+        current.clear()
+        current.update(getattr(snapshot, f.name))
 
 
 def _finish(services: Services, batch: ImportBatch) -> dict[str, str]:

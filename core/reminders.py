@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -198,15 +199,26 @@ def followup_dues(deal: DealFacts, now: datetime, wt: WorkTime, cfg: ReminderCon
         return []
     if deal.last_followup_at is not None and deal.last_followup_at >= wt.day_start(due_on):
         return []
-    due_day = wt.workday_on_or_after(due_on)
     window = due_on.isoformat()
-    steps = ((1, 0, OWNER), (2, cfg.overdue_rep_workdays, OWNER), (3, cfg.overdue_manager_workdays, MANAGER))
-    out = []
-    for level, days, audience in steps:
-        at = wt.at(wt.calendar.add_workdays(due_day, days), wt.work_start)
-        if at <= now:
-            out.append(Due(FOLLOWUP, "deal", deal.deal_id, level, window, at, audience))
-    return out
+    times = _followup_times(wt, due_on, cfg.overdue_rep_workdays, cfg.overdue_manager_workdays)
+    return [
+        Due(FOLLOWUP, "deal", deal.deal_id, level, window, at, audience)
+        for level, at, audience in times
+        if at <= now
+    ]
+
+
+# Many deals share a due date or a stage-entry day: the calendar walk is done once per day, not per deal.
+@lru_cache(maxsize=4096)
+def _followup_times(
+    wt: WorkTime, due_on: date, rep_days: int, manager_days: int
+) -> tuple[tuple[int, datetime, str], ...]:
+    due_day = wt.workday_on_or_after(due_on)
+    steps = ((1, 0, OWNER), (2, rep_days, OWNER), (3, manager_days, MANAGER))
+    return tuple(
+        (level, wt.at(wt.calendar.add_workdays(due_day, days), wt.work_start), audience)
+        for level, days, audience in steps
+    )
 
 
 def stall_dues(

@@ -56,6 +56,13 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# session.info keys for what a transaction holds beside the ORM identity map (dropped by the
+# listeners in storage/uow.py when the transaction or savepoint ends)
+CORE_CONN = "core_conn"  # the transaction's connection
+CUSTOMER_ROWS = "customer_rows"  # customer id -> row read with Core (also dropped on any flush or bulk UPDATE)
+DEAL_ROWS = "deal_rows"  # deal id -> column values as this transaction last read or wrote them
+
+
 def core_conn(session: Session) -> Connection:
     """The session's connection, in its transaction, for the hot path's Core statements.
 
@@ -66,7 +73,10 @@ def core_conn(session: Session) -> Connection:
     """
     if session.new or session.dirty or session.deleted:
         session.flush()
-    return session.connection()
+    conn: Connection | None = session.info.get(CORE_CONN)
+    if conn is None or not conn.in_transaction():
+        conn = session.info[CORE_CONN] = session.connection()
+    return conn
 
 
 def _expire_loaded(session: Session, model: type, pk: Any) -> None:
@@ -181,7 +191,8 @@ class SqlCustomerRepository:
         else:
             cache.pop(customer_id, None)
 
-    def _entity(self, row: CustomerRow, contacts: list[ContactRow] | None = None) -> Customer:
+    def _entity(self, row: Any, contacts: list[ContactRow] | None = None) -> Customer:
+        """From a CustomerRow or a Core row of the customers table (same attribute names)."""
         if contacts is None:
             contacts = self._contacts(row.id)
         customer = Customer(id=row.id, name=row.name, name_key=row.name_key, owner_id=row.owner_id,
@@ -194,8 +205,18 @@ class SqlCustomerRepository:
         loaded = self.s.identity_map.get(identity_key(CustomerRow, customer_id))
         if loaded is not None:
             return self._entity(loaded)  # loaded as an ORM object in this transaction (as Session.get would)
-        row = core_conn(self.s).execute(_CUSTOMER_BY_ID, {"b_id": customer_id}).first()
-        return self._entity(row) if row else None  # type: ignore[arg-type]
+        row = self.s.info.get(CUSTOMER_ROWS, {}).get(customer_id)  # e.g. just found by name
+        if row is None:
+            row = core_conn(self.s).execute(_CUSTOMER_BY_ID, {"b_id": customer_id}).first()
+            if row is None:
+                return None
+            self._remember([row])
+        return self._entity(row)
+
+    def _remember(self, rows: Any) -> None:
+        cache = self.s.info.setdefault(CUSTOMER_ROWS, {})
+        for row in rows:
+            cache[row.id] = row
 
     def add(self, customer: Customer) -> Customer:
         row = CustomerRow(status=customer.status.value)
@@ -206,6 +227,7 @@ class SqlCustomerRepository:
         return customer
 
     def update(self, customer: Customer) -> None:
+        self.s.info.pop(CUSTOMER_ROWS, None)
         row = self.s.get(CustomerRow, customer.id)
         if row is None:
             raise LookupError(f"customer {customer.id} vanished")
@@ -251,7 +273,8 @@ class SqlCustomerRepository:
 
     def by_name(self, name: str) -> list[Customer]:
         rows = core_conn(self.s).execute(_CUSTOMERS_BY_NAME, {"b_name": name}).all()
-        return [self._entity(r) for r in rows]  # type: ignore[arg-type]
+        self._remember(rows)
+        return [self._entity(r) for r in rows]
 
     def search(self, keyword: str, *, limit: int = 20) -> list[Customer]:
         pattern = f"%{_like_escape(keyword)}%"
@@ -283,7 +306,6 @@ _DEALS_OF = select(_DEALS).where(_DEALS.c.customer_id == bindparam("b_customer")
 _OPEN_DEALS_OF = (select(_DEALS).where(_DEALS.c.customer_id == bindparam("b_customer"), _DEALS.c.status == "open")
                   .order_by(_DEALS.c.id))
 _DEAL_UPDATE = update(_DEALS).where(_DEALS.c.id == bindparam("b_id"))
-DEAL_ROWS = "deal_rows"  # session.info key: deal id -> column values as this transaction last read/wrote them
 
 
 def deal_from_row(row: DealRow) -> Deal:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 from storage import import_repos, offboarding_repos, stage_repos
 from storage.calls_repo import SqlCallLogRepository
 from storage.dedup_repo import SqlDedupKeys
 from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
 from storage.repositories import (
+    CORE_CONN,
+    CUSTOMER_ROWS,
     DEAL_ROWS,
     SqlAlertRepository,
     SqlCustomerRepository,
@@ -85,11 +87,24 @@ def _note_created(session: Session, instance: object) -> None:
 
 
 def _forget_read_rows(session: Session, transaction: SessionTransaction) -> None:
-    # deal values a repository read with Core are only good inside the transaction that read them
-    # (a rollback, of a savepoint too, undoes the updates they recorded); a flush's own
+    # rows the repositories read with Core are only good inside the transaction that read them (a
+    # rollback, of a savepoint too, undoes the updates recorded in DEAL_ROWS); a flush's own
     # subtransaction ending changes nothing
+    if transaction.parent is None:
+        session.info.pop(CORE_CONN, None)
     if transaction.parent is None or transaction.nested:
         session.info.pop(DEAL_ROWS, None)
+        session.info.pop(CUSTOMER_ROWS, None)
+
+
+def _forget_customer_rows(session: Session, *_: object) -> None:
+    # an ORM write may have changed a customer the cache holds: flushes are rare on the hot path
+    session.info.pop(CUSTOMER_ROWS, None)
+
+
+def _on_orm_execute(state: ORMExecuteState) -> None:
+    if state.is_update or state.is_delete:  # bulk UPDATE/DELETE (reassignment, merges) bypass the cache
+        state.session.info.pop(CUSTOMER_ROWS, None)
 
 
 class UnitOfWorkFactory:
@@ -102,6 +117,8 @@ class UnitOfWorkFactory:
         event.listen(self._sessions, "pending_to_persistent", _keep_strong)
         event.listen(self._sessions, "pending_to_persistent", _note_created)
         event.listen(self._sessions, "after_transaction_end", _forget_read_rows)
+        event.listen(self._sessions, "after_flush", _forget_customer_rows)
+        event.listen(self._sessions, "do_orm_execute", _on_orm_execute)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)

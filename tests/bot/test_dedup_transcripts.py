@@ -25,15 +25,18 @@ def test_variants_of_the_same_company_link(services: Services) -> None:
     assert count(services, CustomerRow) == 1 and count(services, ContactRow) == 3
 
 
-def test_a_known_phone_under_another_name_asks_with_evidence(services: Services) -> None:
+def test_a_known_phone_under_another_company_asks_with_evidence(services: Services) -> None:
     out = run(services, """
         @zhangsan: /新客户 恒康医疗 张伟 13812345678
-        @zhangsan: /新客户 恒康医疗器械有限公司 张总 138-1234-5678
+        @zhangsan: /新客户 顺驰冷链 梁经理 138-1234-5678
         @zhangsan > 关联到已有客户
+        @zhangsan: /新客户 恒康医疗器械有限公司 张总 138-1234-5678
     """)
-    _, ask, linked = replies(out, "zhangsan")
-    assert "是否关联到「恒康医疗」？" in ask and "手机号相同" in ask
+    _, ask, linked, same = replies(out, "zhangsan")
+    assert "是否关联到「恒康医疗」？" in ask and "手机号已登记在 恒康医疗（张伟） 名下" in ask
     assert "已关联到已有客户" in linked
+    # the full legal name with the same phone is the same firm: linked without asking
+    assert "已关联到已有客户" in same and same.count("手机号相同") == 1
     assert count(services, CustomerRow) == 1
 
 

@@ -171,7 +171,7 @@ async def test_a_crash_between_scan_and_send_loses_nothing_and_repeats_nothing(
     # it dies again after the commit, before the drainer sent anything; the next start scans again
     again = scanner(services, tmp_path, "scan", barrier)
     out, err = again.communicate(timeout=60)
-    assert again.returncode == 0 and out.strip().splitlines()[-1] == "0", err
+    assert again.returncode == 0 and out.strip().splitlines()[-1] == "0", (out, err)
     assert counts(services) == (60, 60, 60)
 
     sender = RecordingSender()
