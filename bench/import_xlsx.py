@@ -124,30 +124,59 @@ def bench_raw(url: str, sheet: Path) -> tuple[float, float]:
         t1 = time.perf_counter()
         now = datetime.now(UTC)
         with engine.begin() as conn:
-            conn.execute(insert(CustomerRow), [
-                {"name": r[2] or "-", "name_key": r[2], "source": "import", "status": "active", "created_at": now,
-                 "updated_at": now} for r in rows])
+            conn.execute(
+                insert(CustomerRow),
+                [
+                    {
+                        "name": r[2] or "-",
+                        "name_key": r[2],
+                        "source": "import",
+                        "status": "active",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for r in rows
+                ],
+            )
             first = conn.scalar(select(CustomerRow.id).order_by(CustomerRow.id).limit(1)) or 1
-            conn.execute(insert(ContactRow), [
-                {"customer_id": first + i, "name": r[1], "phone": r[3] or None, "email": r[4] or None,
-                 "created_at": now} for i, r in enumerate(rows)])
+            conn.execute(
+                insert(ContactRow),
+                [
+                    {
+                        "customer_id": first + i,
+                        "name": r[1],
+                        "phone": r[3] or None,
+                        "email": r[4] or None,
+                        "created_at": now,
+                    }
+                    for i, r in enumerate(rows)
+                ],
+            )
         t2 = time.perf_counter()
         return t1 - t0, t2 - t1
     finally:
         engine.dispose()
 
 
-def report(name: str, n: int, plan_s: float, write_s: float, summary: dict[str, Any], raw: tuple[float, float]) -> None:
+def report(
+    name: str, n: int, plan_s: float, write_s: float, summary: dict[str, Any], raw: tuple[float, float]
+) -> None:
     total = plan_s + write_s
     raw_total = sum(raw)
     print(f"  {name}:")
-    print(f"    crmbot import  {total:7.1f} s = {n / total:7,.0f} rows/s   (read+validate+group+check {plan_s:.1f} s, "
-          f"write {write_s:.1f} s = {n / write_s:,.0f} rows/s)")
-    print(f"    raw baseline   {raw_total:7.1f} s = {n / raw_total:7,.0f} rows/s   (openpyxl read {raw[0]:.1f} s, "
-          f"executemany {raw[1]:.1f} s = {n / raw[1]:,.0f} rows/s)")
-    print(f"    → import is ×{total / raw_total:.0f} the raw load; result: {summary.get('created', 0):,} customers, "
-          f"{summary.get('joined', 0):,} rows joined a customer of the file, {summary.get('linked', 0):,} linked, "
-          f"{summary.get('review_items', 0):,} review groups, {summary.get('invalid', 0):,} invalid")
+    print(
+        f"    crmbot import  {total:7.1f} s = {n / total:7,.0f} rows/s   (read+validate+group+check {plan_s:.1f} s, "
+        f"write {write_s:.1f} s = {n / write_s:,.0f} rows/s)"
+    )
+    print(
+        f"    raw baseline   {raw_total:7.1f} s = {n / raw_total:7,.0f} rows/s   (openpyxl read {raw[0]:.1f} s, "
+        f"executemany {raw[1]:.1f} s = {n / raw[1]:,.0f} rows/s)"
+    )
+    print(
+        f"    → import is ×{total / raw_total:.0f} the raw load; result: {summary.get('created', 0):,} customers, "
+        f"{summary.get('joined', 0):,} rows joined a customer of the file, {summary.get('linked', 0):,} linked, "
+        f"{summary.get('review_items', 0):,} review groups, {summary.get('invalid', 0):,} invalid"
+    )
 
 
 def main() -> int:
@@ -164,7 +193,9 @@ def main() -> int:
         sheet = work / "customers.xlsx"
         t0 = time.perf_counter()
         write_xlsx(sheet, n)
-        print(f"  sheet: {sheet.stat().st_size / 1e6:.1f} MB xlsx, generated in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"  sheet: {sheet.stat().st_size / 1e6:.1f} MB xlsx, generated in {time.perf_counter() - t0:.0f} s"
+        )
         if not args.skip_sqlite:
             plan_s, write_s, summary = bench_import(f"sqlite:///{work / 'import.db'}", sheet, work)
             raw = bench_raw(f"sqlite:///{work / 'raw.db'}", sheet)

@@ -17,12 +17,15 @@ from bot.dispatch import AsyncDispatcher
 from bot.handlers import build_root_router
 from bot.handlers.assignment import install as install_assignment
 from bot.handlers.deals import install as install_stages
+from bot.jobs import install as install_jobs
+from bot.jobs import setup as setup_jobs
 from bot.outbox import drain_once
 from bot.reminders.scheduler import install as install_reminders
 from bot.reminders.scheduler import setup as setup_reminders
 from bot.services import Services
 from bot.settings import Settings
 from bot.types import ChannelSender
+from bot.visibility import field_rules
 from bot.workcal import build_work_calendar
 from core.pipeline import Pipeline
 from core.ports import Clock
@@ -70,6 +73,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     install_reminders(services)  # the scans that the scheduler and `!advance` run
     install_stages(services)  # [pipeline]: checked at start, its stages used everywhere
     install_assignment(services)  # [assignment]: checked at start
+    field_rules(services)  # [permissions]: checked at start
+    install_jobs(services)  # tracked jobs (offboarding handovers) resume after a restart
     return services
 
 
@@ -141,6 +146,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, services: Servi
         bot.senders["dingtalk"] = setup_dingtalk(bot.web, settings.dingtalk, bot.dispatcher)
     setup_api(bot)
     setup_reminders(bot)
+    setup_jobs(bot)
     return bot
 
 

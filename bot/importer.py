@@ -268,6 +268,16 @@ def _find_header(rows: Iterator[SheetRow], plan: Plan, name: str) -> None:
 def _row_of(sr: SheetRow, plan: Plan) -> tuple[ImportRow, dict[str, int]]:
     """Cells → roles; a second column of the same role fills a gap, else goes to the note."""
     cells, header = sr.cells, plan.header
+
+    def name(idx: int) -> str:
+        return header[idx] if idx < len(header) and header[idx] else f"第{idx + 1}列"
+
+    def keep(idx: int, value: str) -> None:
+        key = name(idx)
+        if key in row.note:  # two columns with one header: both are kept
+            key = f"{key}（第{idx + 1}列）"
+        row.note[key] = value
+
     row = ImportRow(sr.row_no)
     used: set[int] = set()
     for role in FIELD_ROLES:
@@ -279,16 +289,11 @@ def _row_of(sr: SheetRow, plan: Plan) -> tuple[ImportRow, dict[str, int]]:
             if not getattr(row, role):
                 setattr(row, role, value)
             else:
-                row.note[header[idx] or ROLE_ZH[role]] = value
+                keep(idx, value)
     for idx, value in enumerate(cells):
-        if idx in used or not value.strip():
-            continue
-        key = header[idx] if idx < len(header) and header[idx] else f"第{idx + 1}列"
-        row.note[key] = value.strip()
-    long_cells = {}
-    for idx, value in enumerate(cells):
-        if len(value) > MAX_CELL:
-            long_cells[header[idx] if idx < len(header) and header[idx] else f"第{idx + 1}列"] = len(value)
+        if idx not in used and value.strip():
+            keep(idx, value.strip())
+    long_cells = {name(idx): len(value) for idx, value in enumerate(cells) if len(value) > MAX_CELL}
     return row, long_cells
 
 
@@ -541,7 +546,7 @@ def execute(
             )
         uow.commit()
     report = ImportReport(batch, int(batch.summary.get("done_through", 0)), seen_before)
-    memory = ImportMemory()
+    memory = _memory_of(services, batch) if report.resumed_after else ImportMemory()
     assigner = _lead_assigner(services)
     chunk: list[PlannedRow] = []
     progress.start("写入", plan.valid)
@@ -567,6 +572,24 @@ def execute(
     report.names = _finish(services, batch)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _memory_of(services: Services, batch: ImportBatch) -> ImportMemory:
+    """An interrupted import resumed: which customers its committed rows created or linked to, from
+    the audit entries those rows left, so the rest of the file joins them as it would have."""
+    memory = ImportMemory()
+    with services.uow_factory() as uow:
+        entries = uow.history.audit(subject_type="customer", since=batch.created_at, limit=10_000_000)
+    for entry in reversed(entries):  # oldest first: a group's first row comes before its copies
+        after = entry.after or {}
+        if entry.action != "customer.import" or after.get("batch") != batch.id:
+            continue
+        row, customer_id = int(after.get("row", 0)), int(entry.subject_id)
+        if after.get("created"):
+            memory.created.add(row)
+            memory.created_ids.add(customer_id)
+        memory.customer_of.setdefault(row, customer_id)
+    return memory
 
 
 def _tally(summary: dict[str, Any], outcomes: list[RowOutcome], failed: list[Problem]) -> dict[str, Any]:

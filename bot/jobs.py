@@ -107,8 +107,9 @@ def _db_step(services: Services, job_id: int) -> bool:
             return False
         phase = job.phase
         if phase in (PHASE_PLAN, PHASE_MOVE, PHASE_REST):
-            outcome = uc.step(uow, job, now, today=assigner.today(now), config=assigner.config,
-                              batch=settings.batch)
+            outcome = uc.step(
+                uow, job, now, today=assigner.today(now), config=assigner.config, batch=settings.batch
+            )
             if outcome.approvals:
                 _announce_approvals(services, uow, job, outcome.approvals, now)
         elif phase == PHASE_REPORT:
@@ -173,7 +174,9 @@ async def wecom_round(services: Services, job_id: int, client: Any) -> int:
             break
         takeover = str(items[0].result["takeover"])
         try:
-            started = await client.transfer_resigned_customers(handover, takeover, [i.subject_id for i in items])
+            started = await client.transfer_resigned_customers(
+                handover, takeover, [i.subject_id for i in items]
+            )
             codes = {s.external_userid: s.errcode for s in started}
         except WeComAPIError as err:
             if err.retryable:
@@ -193,8 +196,9 @@ async def wecom_round(services: Services, job_id: int, client: Any) -> int:
     for takeover, items in pairs.items():
         statuses = await client.resigned_transfer_results(handover, takeover)
         calls += 1
-        waiting += await asyncio.to_thread(_record_results, services, items, {s.external_userid: s.status
-                                                                              for s in statuses})
+        waiting += await asyncio.to_thread(
+            _record_results, services, items, {s.external_userid: s.status for s in statuses}
+        )
     await asyncio.to_thread(_after_poll, services, job_id, waiting)
     return calls
 
@@ -262,9 +266,14 @@ def _names(uow: SqlUnitOfWork) -> dict[str, Any]:
 
 def summary_card(services: Services, s: uc.Summary, users: dict[str, Any]) -> Card:
     leaver = s.leaver.name if s.leaver else s.job.params.get("leaver")
-    shares = "；".join(f"{users[k].name if k in users else k} {len(v)} 个"
-                      for k, v in sorted(s.per_owner.items(), key=lambda kv: (kv[0] is None, -len(kv[1])))
-                      if k is not None) or "—"
+    shares = (
+        "；".join(
+            f"{users[k].name if k in users else k} {len(v)} 个"
+            for k, v in sorted(s.per_owner.items(), key=lambda kv: (kv[0] is None, -len(kv[1])))
+            if k is not None
+        )
+        or "—"
+    )
     fields: list[tuple[str, str]] = [
         ("离职人", str(leaver)),
         ("已转移客户", f"{s.moved} 个"),
@@ -283,26 +292,40 @@ def summary_card(services: Services, s: uc.Summary, users: dict[str, Any]) -> Ca
     if s.job.params.get("wecom"):
         fields.append(("企业微信客户", "正在通过离职继承迁移，结果出来后另行通知"))
     fields.append(("需要处理", "；".join(action_needed) or "无"))
-    return Card(f"离职交接完成：{leaver}", tuple(fields),
-                footer=f"任务 #{s.job.id} · 可用 crmbot jobs 查看进度；负责人变更均已记录。")
+    return Card(
+        f"离职交接完成：{leaver}",
+        tuple(fields),
+        footer=f"任务 #{s.job.id} · 可用 crmbot jobs 查看进度；负责人变更均已记录。",
+    )
 
 
-def successor_card(services: Services, uow: SqlUnitOfWork, s: uc.Summary, owner: Any, customer_ids: list[int],
-                   now: datetime) -> Card:
+def successor_card(
+    services: Services, uow: SqlUnitOfWork, s: uc.Summary, owner: Any, customer_ids: list[int], now: datetime
+) -> Card:
     leaver = s.leaver.name if s.leaver else s.job.params.get("leaver")
     viewer = viewer_for(services, owner)
     customers = uow.handover.customers(customer_ids[:5])
     names = "、".join(c.name for c in customers) + (" 等" if len(customer_ids) > 5 else "")
     fields: list[tuple[str, str]] = [("客户", f"{len(customer_ids)} 个：{names}")]
-    by_id = {c.id: c.name for c in uow.handover.customers([d.customer_id for d in
-                                                           uc.top_deals(uow, owner.id, customer_ids)])}
+    by_id = {
+        c.id: c.name
+        for c in uow.handover.customers([d.customer_id for d in uc.top_deals(uow, owner.id, customer_ids)])
+    }
     for deal in uc.top_deals(uow, owner.id, customer_ids):
         amount = f" · {show_amount(viewer.amount(deal))}" if deal.amount is not None else ""
-        fields.append(("重点商机", f"{by_id.get(deal.customer_id, '')} · {deal.title} · "
-                                   f"{services.pipeline.name(deal.stage)}{amount}"))
+        fields.append(
+            (
+                "重点商机",
+                f"{by_id.get(deal.customer_id, '')} · {deal.title} · "
+                f"{services.pipeline.name(deal.stage)}{amount}",
+            )
+        )
     audit_reads(uow, viewer, now, via="offboarding.successor_card")
-    return Card(f"您接手了{leaver}的客户", tuple(fields),
-                footer="相关商机和待处理提醒已一并转给您，请尽快联系客户；发送 /客户 名称 查看详情。")
+    return Card(
+        f"您接手了{leaver}的客户",
+        tuple(fields),
+        footer="相关商机和待处理提醒已一并转给您，请尽快联系客户；发送 /客户 名称 查看详情。",
+    )
 
 
 def _report(services: Services, uow: SqlUnitOfWork, job: Job, now: datetime) -> None:
@@ -342,8 +365,9 @@ def _report_wecom(services: Services, uow: SqlUnitOfWork, job: Job, now: datetim
     job.progress["wecom"] = dict(s.wecom)
 
 
-def _announce_approvals(services: Services, uow: SqlUnitOfWork, job: Job, approval_ids: list[int],
-                        now: datetime) -> None:
+def _announce_approvals(
+    services: Services, uow: SqlUnitOfWork, job: Job, approval_ids: list[int], now: datetime
+) -> None:
     from bot.handlers.deals import approval_card
 
     manager = uow.users.get(job.params.get("manager") or "")
@@ -352,7 +376,10 @@ def _announce_approvals(services: Services, uow: SqlUnitOfWork, job: Job, approv
     notifier = Notifier(services, uow, now)
     shim = SimpleNamespace(services=services, uow=uow)  # approval_card reads only these two
     leaver = uow.users.get(job.params["leaver"])
-    notifier.notify(manager, f"{leaver.name if leaver else '离职同事'}已离职，以下 {len(approval_ids)} 个待审批申请改由您处理。")
+    notifier.notify(
+        manager,
+        f"{leaver.name if leaver else '离职同事'}已离职，以下 {len(approval_ids)} 个待审批申请改由您处理。",
+    )
     for approval_id in approval_ids:
         approval = uow.approvals.get(approval_id)
         if approval is not None:

@@ -27,7 +27,10 @@ PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "faile
 UNFINISHED = (PENDING, RUNNING)
 PHASE_PLAN, PHASE_MOVE, PHASE_REST, PHASE_REPORT = "plan", "move", "rest", "report"
 PHASE_WECOM_PLAN, PHASE_WECOM_START, PHASE_WECOM_POLL, PHASE_FINISHED = (
-    "wecom_plan", "wecom_start", "wecom_poll", "finished"
+    "wecom_plan",
+    "wecom_start",
+    "wecom_poll",
+    "finished",
 )
 PHASE_NAMES_ZH = {
     PHASE_PLAN: "生成交接计划",
@@ -104,7 +107,9 @@ def check_successor(leaver: User, successor: User, today: date) -> None:
         raise RuleViolation(f"{successor.name}已离职，不能接手客户。请指定在职的同事。")
     if successor.status == UserStatus.ON_LEAVE and on_leave(successor, today):
         until = f"至 {successor.leave_until:%Y-%m-%d}" if successor.leave_until else "中"
-        raise RuleViolation(f"{successor.name}正在休假（{until}），不能接手客户。请指定其他同事，或等其销假后再办理。")
+        raise RuleViolation(
+            f"{successor.name}正在休假（{until}），不能接手客户。请指定其他同事，或等其销假后再办理。"
+        )
     if not successor.has(Role.REP, Role.MANAGER):
         raise InvalidInput(f"{successor.name}不是销售或主管，不能接手客户。")
 

@@ -94,7 +94,9 @@ def require(user: User, action: str) -> None:
     allowed = [r for r in Role if r in ACTIONS[action]]
     what = ACTION_NAMES_ZH.get(action, action)
     if not allowed:
-        raise PermissionDenied(f"crmbot 不提供{what}的功能。", hint="需要作废的数据请用 /无效 标记并写明原因，记录会保留。")
+        raise PermissionDenied(
+            f"crmbot 不提供{what}的功能。", hint="需要作废的数据请用 /无效 标记并写明原因，记录会保留。"
+        )
     raise PermissionDenied(f"抱歉，只有{'/'.join(_zh(r) for r in allowed)}可以{what}。")
 
 
@@ -199,5 +201,7 @@ class Viewer:
 
     def redact(self, data: dict[str, Any]) -> dict[str, Any]:
         """An audit before/after or export row with the restricted keys masked (no reveal recorded)."""
-        return {k: (MASK if k in SENSITIVE_FIELDS and v not in (None, "") and not self.sees(k) else v)
-                for k, v in data.items()}
+        return {
+            k: (MASK if k in SENSITIVE_FIELDS and v not in (None, "") and not self.sees(k) else v)
+            for k, v in data.items()
+        }

@@ -254,6 +254,13 @@ class HandoverRepository(Protocol):
         ...
 
     def count_external_contacts(self, owner_id: str) -> int: ...
+    def add_assignments(self, rows: Sequence[Assignment]) -> None:
+        """Append Assignment rows in bulk (same table as HistoryRepository.add_assignment)."""
+        ...
+
+    def add_audit_entries(self, entries: Sequence[AuditEntry]) -> None:
+        """Append audit entries in bulk (same table as HistoryRepository.add_audit)."""
+        ...
 
 
 class OffboardingUnitOfWork(StageUnitOfWork, Protocol):

@@ -186,6 +186,10 @@ class SqlCards:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def recent_for_user(self, user_id: str, limit: int = 20) -> list[CardRow]:
+        return list(self.s.scalars(select(CardRow).where(CardRow.user_id == user_id)
+                                   .order_by(CardRow.seq.desc()).limit(limit)))
+
     def latest_for_user(self, user_id: str) -> CardRow | None:
         return self.s.scalars(
             select(CardRow).where(CardRow.user_id == user_id).order_by(CardRow.seq.desc())

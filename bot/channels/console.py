@@ -26,17 +26,27 @@ def send_message(services: Services, user_id: str, text: str, *, attachments: tu
 
 
 def find_button(services: Services, user_id: str, choice: str) -> CardAction | str:
-    """The press of `choice` (a number or a label) on the latest card sent to the user, or an error."""
+    """The press of `choice` on a card sent to the user, or an error text.
+
+    A number, or a label the latest card has, presses that button of the latest card. Otherwise a
+    label presses it on the most recent card that has one (unhandled cards first): a reminder that
+    arrived in between does not hide the card the user is looking at.
+    """
     with services.uow_factory() as uow:
-        card = uow.cards.latest_for_user(user_id)
-        if card is None:
+        cards = uow.cards.recent_for_user(user_id, limit=20)
+        if not cards:
             return "还没有发给您的卡片。"
-        card_id, buttons = card.id, list(card.body.get("buttons", []))
+        latest = (cards[0].id, list(cards[0].body.get("buttons", [])))
+        by_label = [(c.handled_at is not None, i, c.id, b) for i, c in enumerate(cards)
+                    for b in c.body.get("buttons", []) if b["label"] == choice]
+    card_id, buttons = latest
     chosen = None
     if choice.isdigit() and 1 <= int(choice) <= len(buttons):
         chosen = buttons[int(choice) - 1]
-    else:
-        chosen = next((b for b in buttons if b["label"] == choice), None)
+    elif any(b["label"] == choice for b in buttons):
+        chosen = next(b for b in buttons if b["label"] == choice)
+    elif by_label:
+        _, _, card_id, chosen = min(by_label, key=lambda t: (t[0], t[1]))
     if chosen is None:
         labels = "、".join(f"{i}.{b['label']}" for i, b in enumerate(buttons, 1)) or "（这张卡片没有按钮）"
         return f"最新的卡片上没有「{choice}」这个按钮。可选：{labels}"

@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         return fail("--batch-size 至少为 1。", 2)
     services = services_from(args)
     try:
+        if args.file:
+            return _import(services, args)
         actor = resolve_actor(services, args.actor)
         if args.review_export:
             out = Path(args.review_export)
@@ -118,11 +120,9 @@ def run(args: argparse.Namespace) -> int:
                 f"然后运行 crmbot import --review-apply {out}"
             )
             return 0
-        if args.review_apply:
-            report = apply_reviews(services, actor, Path(args.review_apply))
-            print(report.text())
-            return 0 if not report.problems else 1
-        return _import(services, actor, args)
+        report = apply_reviews(services, actor, Path(args.review_apply))
+        print(report.text())
+        return 0 if not report.problems else 1
     except ImportFailed as err:
         return fail(str(err))
     except SheetError as err:
@@ -137,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
         services.uow_factory.engine.dispose()
 
 
-def _import(services: Any, actor: Any, args: argparse.Namespace) -> int:
+def _import(services: Any, args: argparse.Namespace) -> int:
     path = Path(args.file)
+    # who writes is settled before the long read, so a wrong --as fails at once; a dry run needs nobody
+    actor = resolve_actor(services, args.actor) if not args.dry_run else None
     progress = _progress_for(path)
     errors = Path(args.errors) if args.errors else None
     with plan_import(services, path, progress=progress, errors_path=errors) as plan:
@@ -153,6 +155,7 @@ def _import(services: Any, actor: Any, args: argparse.Namespace) -> int:
             print("已取消，没有写入任何数据。")
             return 1
         try:
+            assert actor is not None  # resolved above for every run that writes
             report = execute(services, plan, actor, chunk_rows=args.batch_size, progress=progress)
         except (Exception, KeyboardInterrupt) as exc:
             progress.stop()

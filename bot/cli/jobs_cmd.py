@@ -11,7 +11,13 @@ import asyncio
 
 from bot.cli.common import guarded, services_from
 
-STATE_ZH = {"pending": "待开始", "running": "进行中", "done": "已完成", "failed": "失败", "cancelled": "已取消"}
+STATE_ZH = {
+    "pending": "待开始",
+    "running": "进行中",
+    "done": "已完成",
+    "failed": "失败",
+    "cancelled": "已取消",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
         who = users.get(str(job.params.get("leaver")), job.params.get("leaver"))
         when = job.created_at.astimezone(services.tz).strftime("%Y-%m-%d %H:%M")
         error = f"  最近错误：{job.progress['last_error']}" if job.progress.get("last_error") else ""
-        print(f"#{job.id}\t{job.kind}\t{STATE_ZH.get(job.state, job.state)}\t{who}\t{when}\t"
-              f"{jobs.describe(job, counts)}{error}")
+        print(
+            f"#{job.id}\t{job.kind}\t{STATE_ZH.get(job.state, job.state)}\t{who}\t{when}\t"
+            f"{jobs.describe(job, counts)}{error}"
+        )
     return 0
 
 

@@ -48,7 +48,7 @@ def _parse(args: str) -> tuple[str, str | None, str]:
         word = rest[0]
         glued = next((w for w in HANDOVER_WORDS if word.startswith(w) and len(word) > len(w)), None)
         if glued:  # 交接给@李四
-            successor, rest = word[len(glued):], rest[1:]
+            successor, rest = word[len(glued) :], rest[1:]
         elif word in HANDOVER_WORDS:
             if len(rest) < 2:
                 raise InvalidInput("请告诉我交接给哪位同事。", hint=OFFBOARD_EXAMPLE)
@@ -66,12 +66,18 @@ def _people(ctx: Context, word: str) -> list[User]:
     return found
 
 
-@router.command("离职", usage="/离职 @姓名 [交接给 @姓名] [原因]",
-                help="人事办理离职：停用账号，客户、商机、提醒和审批自动交接", aliases=("离职交接",))
+@router.command(
+    "离职",
+    usage="/离职 @姓名 [交接给 @姓名] [原因]",
+    help="人事办理离职：停用账号，客户、商机、提醒和审批自动交接",
+    aliases=("离职交接",),
+)
 def offboard_command(ctx: Context, args: str) -> None:
     require(ctx.user, "user.offboard")  # a refusal comes before any lookup of colleagues
     leaver_word, successor_word, reason = _parse(args)
-    _resolve_and_preview(ctx, {"leaver_word": leaver_word, "successor_word": successor_word, "reason": reason})
+    _resolve_and_preview(
+        ctx, {"leaver_word": leaver_word, "successor_word": successor_word, "reason": reason}
+    )
 
 
 def _resolve_and_preview(ctx: Context, state: dict[str, Any]) -> None:
@@ -83,11 +89,18 @@ def _resolve_and_preview(ctx: Context, state: dict[str, Any]) -> None:
         if len(people) == 1:
             state[role] = people[0].id
             continue
-        buttons = tuple(Button(f"{u.name}（{u.team or u.id}）"[:20], action("offboard", "pick", role, u.id))
-                        for u in people[:6])
-        ctx.reply_card(Card(f"有 {len(people)} 位同事叫「{people[0].name}」，请选择{label}的是哪一位",
-                            tuple((u.name, f"{u.id} · {u.team or '未分组'}") for u in people[:6]), buttons),
-                       state=state)
+        buttons = tuple(
+            Button(f"{u.name}（{u.team or u.id}）"[:20], action("offboard", "pick", role, u.id))
+            for u in people[:6]
+        )
+        ctx.reply_card(
+            Card(
+                f"有 {len(people)} 位同事叫「{people[0].name}」，请选择{label}的是哪一位",
+                tuple((u.name, f"{u.id} · {u.team or '未分组'}") for u in people[:6]),
+                buttons,
+            ),
+            state=state,
+        )
         return
     _preview(ctx, state)
 
@@ -114,11 +127,25 @@ def _preview(ctx: Context, state: dict[str, Any]) -> None:
     leaver = ctx.uow.users.get(state["leaver"])
     successor = ctx.uow.users.get(state["successor"]) if state.get("successor") else None
     viewer = viewer_for(ctx.services, ctx.user)
-    p = uc.preview(ctx.uow, ctx.user, leaver, successor, ctx.now, today=assigner.today(ctx.now),
-                   config=assigner.config, viewer=viewer, reason=str(state.get("reason") or ""))
-    ctx.reply_card(preview_card(ctx, p), state={"leaver": p.leaver.id,
-                                               "successor": p.successor.id if p.successor else None,
-                                               "reason": p.reason})
+    p = uc.preview(
+        ctx.uow,
+        ctx.user,
+        leaver,
+        successor,
+        ctx.now,
+        today=assigner.today(ctx.now),
+        config=assigner.config,
+        viewer=viewer,
+        reason=str(state.get("reason") or ""),
+    )
+    ctx.reply_card(
+        preview_card(ctx, p),
+        state={
+            "leaver": p.leaver.id,
+            "successor": p.successor.id if p.successor else None,
+            "reason": p.reason,
+        },
+    )
     audit_reads(ctx.uow, viewer, ctx.now, via="offboarding.preview")
 
 
@@ -129,10 +156,14 @@ def preview_card(ctx: Context, p: uc.Preview) -> Card:
         to = "本组轮转：" + "；".join(f"{u.name if u else '公海（需主管分配）'} {n} 个" for u, n in p.shares)
     else:
         to = "—"
-    stages = "；".join(
-        f"{ctx.services.pipeline.name(s.stage)} {s.deals} 个" + (f"（{show_amount(s.amount)}）" if s.amount else "")
-        for s in p.stages
-    ) or "无"
+    stages = (
+        "；".join(
+            f"{ctx.services.pipeline.name(s.stage)} {s.deals} 个"
+            + (f"（{show_amount(s.amount)}）" if s.amount else "")
+            for s in p.stages
+        )
+        or "无"
+    )
     fields: list[tuple[str, str]] = [
         ("离职人", f"{p.leaver.name}（{p.leaver.id}，{p.leaver.team or '未分组'}）"),
         ("客户", f"{p.customers} 个"),
@@ -148,8 +179,10 @@ def preview_card(ctx: Context, p: uc.Preview) -> Card:
     return Card(
         f"离职交接预览：{p.leaver.name}",
         tuple(fields),
-        (Button("确认", action("offboard", "confirm", p.leaver.id), "primary"),
-         Button("取消", action("offboard", "cancel", p.leaver.id))),
+        (
+            Button("确认", action("offboard", "confirm", p.leaver.id), "primary"),
+            Button("取消", action("offboard", "cancel", p.leaver.id)),
+        ),
         description="确认后该同事的账号立即停用，以下内容将逐批交接，每一步都有记录。",
         footer="分配结果以确认时的名额为准。",
     )
@@ -162,21 +195,34 @@ def confirm(ctx: Context, act: ActionId) -> None:
         ctx.reply("这个按钮已失效，请重新发送 /离职。")
         return
     assigner = lead_assigner(ctx.services)
-    job = uc.start(ctx.uow, ctx.user, act.args[0], state.get("successor"), ctx.now,
-                   today=assigner.today(ctx.now), config=assigner.config, reason=str(state.get("reason") or ""),
-                   wecom=ctx.services.settings.wecom.enabled)
+    job = uc.start(
+        ctx.uow,
+        ctx.user,
+        act.args[0],
+        state.get("successor"),
+        ctx.now,
+        today=assigner.today(ctx.now),
+        config=assigner.config,
+        reason=str(state.get("reason") or ""),
+        wecom=ctx.services.settings.wecom.enabled,
+    )
     leaver = ctx.uow.users.get(act.args[0])
     name = leaver.name if leaver else act.args[0]
-    done = Card(f"离职交接已确认：{name}", (("账号", "已停用"), ("交接任务", f"#{job.id} 进行中")),
-                footer=f"{ctx.user.name} {ctx.local_now:%m-%d %H:%M} 确认")
+    done = Card(
+        f"离职交接已确认：{name}",
+        (("账号", "已停用"), ("交接任务", f"#{job.id} 进行中")),
+        footer=f"{ctx.user.name} {ctx.local_now:%m-%d %H:%M} 确认",
+    )
     if not ctx.close_card(done, "offboard:confirm"):
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")
         return
     ctx.uow.dialogs.clear(act.args[0])  # their open question ends with their access
     jobs.install(ctx.services)  # the console and `!advance` run the job from the next scan on
-    ctx.reply(f"已停用{name}的账号，交接任务 #{job.id} 已开始：客户、商机、提醒和审批会分批转移，"
-              "完成后把汇总发给您。进度可用 crmbot jobs 查看。")
+    ctx.reply(
+        f"已停用{name}的账号，交接任务 #{job.id} 已开始：客户、商机、提醒和审批会分批转移，"
+        "完成后把汇总发给您。进度可用 crmbot jobs 查看。"
+    )
 
 
 @router.action("offboard:cancel")
@@ -195,11 +241,15 @@ def back_to_work(ctx: Context, args: str) -> None:
     parts = split_args(args)
     people = _people(ctx, parts[0]) if parts else [ctx.user]
     if len(people) > 1:
-        raise InvalidInput(f"有 {len(people)} 位同事叫「{people[0].name}」，请改用账号：" +
-                           "、".join(f"@{u.id}" for u in people))
+        raise InvalidInput(
+            f"有 {len(people)} 位同事叫「{people[0].name}」，请改用账号："
+            + "、".join(f"@{u.id}" for u in people)
+        )
     rep = people[0]
     if rep.status == UserStatus.OFFBOARDED:
-        raise Conflict(f"{rep.name}已离职，账号已停用，不能复职。", hint="如需重新启用，请管理员在用户表中恢复账号。")
+        raise Conflict(
+            f"{rep.name}已离职，账号已停用，不能复职。", hint="如需重新启用，请管理员在用户表中恢复账号。"
+        )
     rep = end_leave(ctx.uow, ctx.user, rep, ctx.now)
     ctx.reply(f"已为{rep.name}复职，从现在起恢复分配新线索。")
     if rep.id != ctx.user.id:
@@ -211,7 +261,9 @@ EXPORT_KINDS = {"客户": "customers", "商机": "deals", "跟进": "followups",
 EXPORT_NAMES = {v: k for k, v in EXPORT_KINDS.items()}
 
 
-@router.command("导出", usage="/导出 客户|商机|跟进", help="导出您可查看范围内的数据为 CSV（超过 1000 行需再次确认）")
+@router.command(
+    "导出", usage="/导出 客户|商机|跟进", help="导出您可查看范围内的数据为 CSV（超过 1000 行需再次确认）"
+)
 def export_command(ctx: Context, args: str) -> None:
     require(ctx.user, "export.chat")
     word = args.strip()
@@ -224,11 +276,17 @@ def export_command(ctx: Context, args: str) -> None:
         return
     limit = field_rules(ctx.services).export_confirm_rows
     if rows > limit:
-        ctx.reply_card(Card(f"导出确认：{word} {rows} 行", (("行数", f"{rows}（超过 {limit} 行）"),
-                                                           ("范围", "您可查看的全部" + word)),
-                            (Button("确认导出", action("export", "confirm", what), "primary"),
-                             Button("取消", action("export", "cancel", what))),
-                            description="大量导出会记录在审计日志中。"))
+        ctx.reply_card(
+            Card(
+                f"导出确认：{word} {rows} 行",
+                (("行数", f"{rows}（超过 {limit} 行）"), ("范围", "您可查看的全部" + word)),
+                (
+                    Button("确认导出", action("export", "confirm", what), "primary"),
+                    Button("取消", action("export", "cancel", what)),
+                ),
+                description="大量导出会记录在审计日志中。",
+            )
+        )
         return
     _export(ctx, what)
 
@@ -261,8 +319,10 @@ def _export(ctx: Context, what: str) -> None:
     count = write_csv(folder / name, iter_scoped(ctx.uow.session, what, ctx.tz, viewer), field_names(what))
     masked = not all(viewer.sees(f) for f in ("amount", "payment_terms"))
     record_export(ctx.uow, ctx.user.id, what, count, ctx.now, target=name, masked=masked, scope="chat")
-    ctx.reply(f"已导出{EXPORT_NAMES[what]} {count} 行：{name}（保存在数据目录的 exports 文件夹）。"
-              + ("合同金额等受限字段显示为 ***。" if masked and what in ("deals", "followups") else ""))
+    ctx.reply(
+        f"已导出{EXPORT_NAMES[what]} {count} 行：{name}（保存在数据目录的 exports 文件夹）。"
+        + ("合同金额等受限字段显示为 ***。" if masked and what in ("deals", "followups") else "")
+    )
 
 
 def write_csv(path: Path, rows: Any, fields: list[str]) -> int:
@@ -272,8 +332,12 @@ def write_csv(path: Path, rows: Any, fields: list[str]) -> int:
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
-                             for k, v in row.items()})
+            writer.writerow(
+                {
+                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+                    for k, v in row.items()
+                }
+            )
             count += 1
     tmp.replace(path)
     return count
@@ -281,11 +345,22 @@ def write_csv(path: Path, rows: Any, fields: list[str]) -> int:
 
 # ---------------------------------------------------------------------------- /审计
 ACTION_NAMES_ZH = {
-    "customer.create": "新建客户", "contact.create": "新增联系人", "customer.invalid": "标记无效",
-    "customer.reassign": "转派", "customer.handover": "离职交接", "deal.handover": "离职交接",
-    "deal.stage": "阶段变更", "deal.edit": "修改商机", "deal.edit_frozen": "修改冻结字段", "deal.snooze": "延期跟进",
-    "approval.request": "提交审批", "approval.approved": "审批通过", "approval.rejected": "审批驳回",
-    "approval.reassign": "审批改派", "read.sensitive": "查看受限字段", "followup.create": "记录跟进",
+    "customer.create": "新建客户",
+    "contact.create": "新增联系人",
+    "customer.invalid": "标记无效",
+    "customer.reassign": "转派",
+    "customer.handover": "离职交接",
+    "deal.handover": "离职交接",
+    "deal.stage": "阶段变更",
+    "deal.edit": "修改商机",
+    "deal.edit_frozen": "修改冻结字段",
+    "deal.snooze": "延期跟进",
+    "approval.request": "提交审批",
+    "approval.approved": "审批通过",
+    "approval.rejected": "审批驳回",
+    "approval.reassign": "审批改派",
+    "read.sensitive": "查看受限字段",
+    "followup.create": "记录跟进",
     "deal.open": "新建商机",
 }
 
@@ -316,7 +391,9 @@ def _change_text(before: dict[str, Any], after: dict[str, Any]) -> str:
     parts = []
     for k in keys:
         old = before.get(k)
-        parts.append(f"{k}: {_short(old)} → {_short(after[k])}" if k in before else f"{k}: {_short(after[k])}")
+        parts.append(
+            f"{k}: {_short(old)} → {_short(after[k])}" if k in before else f"{k}: {_short(after[k])}"
+        )
     return "：" + "；".join(parts)
 
 

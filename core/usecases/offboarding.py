@@ -20,7 +20,7 @@ from typing import Any
 from core import audit
 from core.assignment import AssignmentConfig, team_manager
 from core.errors import NotFound
-from core.model import Assignment, Deal, Role, User, UserStatus
+from core.model import Assignment, AuditEntry, Deal, Role, User, UserStatus
 from core.offboarding import (
     ITEM_DONE,
     ITEM_FAILED,
@@ -48,8 +48,14 @@ from core.usecases.assignment import hand_over
 
 # WeCom 离职继承 result statuses (resigned/transfer_result)
 WECOM_DONE, WECOM_WAITING, WECOM_REFUSED, WECOM_OVER_LIMIT = 1, 2, 3, 4
-WECOM_OUTCOME_ZH = {"done": "已迁移", "waiting": "等待客户确认", "refused": "客户拒绝",
-                    "over_limit": "接替成员客户数已达上限", "failed": "提交失败", "no_takeover": "接手人没有企业微信账号"}
+WECOM_OUTCOME_ZH = {
+    "done": "已迁移",
+    "waiting": "等待客户确认",
+    "refused": "客户拒绝",
+    "over_limit": "接替成员客户数已达上限",
+    "failed": "提交失败",
+    "no_takeover": "接手人没有企业微信账号",
+}
 
 
 def manager_of(uow: OffboardingUnitOfWork, leaver: User, config: AssignmentConfig) -> User | None:
@@ -173,17 +179,40 @@ def start(
     before = audit.snapshot(leaver, ("status", "leave_until"))
     leaver.status, leaver.leave_until = UserStatus.OFFBOARDED, None
     uow.users.save(leaver)
-    job = uow.jobs.add(Job(
-        None, JOB_KIND, PENDING,
-        params={"leaver": leaver.id, "successor": successor.id if successor else None,
-                "manager": manager.id if manager else None, "reason": reason.strip()[:200],
-                "wecom": bool(wecom and leaver.wecom_userid), "handover_wecom": leaver.wecom_userid},
-        progress={"phase": PHASE_PLAN}, created_by=actor.id, created_at=now, updated_at=now,
-    ))
-    audit.record(uow, actor_id=actor.id, action="user.offboard", subject_type="user", subject_id=leaver.id,
-                 now=now, before=before,
-                 after={**audit.snapshot(leaver, ("status", "leave_until")), "successor": job.params["successor"],
-                        "reason": job.params["reason"], "job_id": job.id})
+    job = uow.jobs.add(
+        Job(
+            None,
+            JOB_KIND,
+            PENDING,
+            params={
+                "leaver": leaver.id,
+                "successor": successor.id if successor else None,
+                "manager": manager.id if manager else None,
+                "reason": reason.strip()[:200],
+                "wecom": bool(wecom and leaver.wecom_userid),
+                "handover_wecom": leaver.wecom_userid,
+            },
+            progress={"phase": PHASE_PLAN},
+            created_by=actor.id,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    audit.record(
+        uow,
+        actor_id=actor.id,
+        action="user.offboard",
+        subject_type="user",
+        subject_id=leaver.id,
+        now=now,
+        before=before,
+        after={
+            **audit.snapshot(leaver, ("status", "leave_until")),
+            "successor": job.params["successor"],
+            "reason": job.params["reason"],
+            "job_id": job.id,
+        },
+    )
     return job
 
 
@@ -196,7 +225,9 @@ def _reason(job: Job) -> str:
     return f"{REASON}（任务 #{job.id}）"
 
 
-def plan_items(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, today: date, config: AssignmentConfig) -> int:
+def plan_items(
+    uow: OffboardingUnitOfWork, job: Job, now: datetime, *, today: date, config: AssignmentConfig
+) -> int:
     """Write the plan as job items (one per customer, one per stray open deal). One transaction."""
     leaver = uow.users.get(job.params["leaver"])
     if leaver is None:
@@ -206,8 +237,10 @@ def plan_items(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, today: da
         check_successor(leaver, successor, today)  # they may have left or gone on leave since the preview
     customers = uow.handover.owned_customers(leaver.id)
     targets = _plan(uow, leaver, successor, customers, now, today, config, lock=True)
-    items = [JobItem(None, job.id or 0, "customer", str(c.id), ITEM_PENDING, {"to": targets[c.id]}, now)
-             for c in customers]
+    items = [
+        JobItem(None, job.id or 0, "customer", str(c.id), ITEM_PENDING, {"to": targets[c.id]}, now)
+        for c in customers
+    ]
     # open deals of the leaver on customers someone else owns follow the customer's owner
     mine = {c.id for c in customers}
     stray = [d for d in uow.handover.open_deals_owned(leaver.id) if d.customer_id not in mine]
@@ -217,8 +250,17 @@ def plan_items(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, today: da
         fallback = successor.id if successor else job.params.get("manager")
         for d in stray:
             to = owners.get(d.customer_id)
-            items.append(JobItem(None, job.id or 0, "deal", str(d.id), ITEM_PENDING,
-                                 {"to": to if to in active and to != leaver.id else fallback}, now))
+            items.append(
+                JobItem(
+                    None,
+                    job.id or 0,
+                    "deal",
+                    str(d.id),
+                    ITEM_PENDING,
+                    {"to": to if to in active and to != leaver.id else fallback},
+                    now,
+                )
+            )
     uow.jobs.add_items(items)
     job.progress.update(phase=PHASE_MOVE, customers=len(customers), deals_stray=len(stray))
     job.updated_at = now
@@ -263,15 +305,29 @@ def move_batch(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, limit: in
         to = new_owner.get(customer_id) or manager
         if to:
             alert_moves.append((alert_id, to))
-            uow.history.add_assignment(Assignment(None, "alert", alert_id, leaver_id, to, _actor(job),
-                                                  _reason(job), now))
+    uow.handover.add_assignments(
+        [Assignment(None, "alert", a, leaver_id, to, _actor(job), _reason(job), now) for a, to in alert_moves]
+    )
     uow.handover.set_alert_recipients(alert_moves)
-    for customer, rep, _, _ in moves:
-        cid = customer.id or 0
-        deal_ids = [d.id for d in deals.get(cid, [])]
-        audit.record(uow, actor_id=_actor(job), action="customer.handover", subject_type="customer",
-                     subject_id=cid, now=now, before={"owner_id": leaver_id},
-                     after={"owner_id": rep.id if rep else None, "deals": deal_ids, "job_id": job.id})
+    uow.handover.add_audit_entries(
+        [
+            AuditEntry(
+                None,
+                now,
+                _actor(job),
+                "customer.handover",
+                "customer",
+                str(customer.id),
+                {"owner_id": leaver_id},
+                {
+                    "owner_id": rep.id if rep else None,
+                    "deals": [d.id for d in deals.get(customer.id or 0, [])],
+                    "job_id": job.id,
+                },
+            )
+            for customer, rep, _, _ in moves
+        ]
+    )
     by_id = {str(c.id): (rep, deals.get(c.id or 0, [])) for c, rep, _, _ in moves}
     for item in items:
         if item.subject_id in by_id:
@@ -283,7 +339,9 @@ def move_batch(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, limit: in
         item.updated_at = now
     result.alerts = len(alert_moves)
     uow.jobs.update_items(items)
-    _count(job, now, customers=result.customers, deals=result.deals, alerts=result.alerts, skipped=result.skipped)
+    _count(
+        job, now, customers=result.customers, deals=result.deals, alerts=result.alerts, skipped=result.skipped
+    )
     uow.jobs.update(job)
     return result
 
@@ -300,10 +358,19 @@ def move_deal_batch(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, limi
         if deal is None or deal.owner_id != leaver_id or deal.status.value != "open":
             item.state, item.result = ITEM_DONE, {**item.result, "skipped": "负责人已变更"}
             continue
-        uow.history.add_assignment(Assignment(None, "deal", deal.id or 0, leaver_id, to, _actor(job),
-                                              _reason(job), now))
-        audit.record(uow, actor_id=_actor(job), action="deal.handover", subject_type="deal", subject_id=deal.id or 0,
-                     now=now, before={"owner_id": leaver_id}, after={"owner_id": to, "job_id": job.id})
+        uow.history.add_assignment(
+            Assignment(None, "deal", deal.id or 0, leaver_id, to, _actor(job), _reason(job), now)
+        )
+        audit.record(
+            uow,
+            actor_id=_actor(job),
+            action="deal.handover",
+            subject_type="deal",
+            subject_id=deal.id or 0,
+            now=now,
+            before={"owner_id": leaver_id},
+            after={"owner_id": to, "job_id": job.id},
+        )
         changes.append((deal.id or 0, to))
         item.state = ITEM_DONE
     uow.workload.set_deal_owners(changes, now)
@@ -328,9 +395,12 @@ def move_rest(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, limit: int
     result = RestResult()
     alerts = uow.handover.open_alerts(leaver_id, limit=limit) if to else []
     if alerts:
-        for alert in alerts:
-            uow.history.add_assignment(Assignment(None, "alert", alert.id or 0, leaver_id, to, _actor(job),
-                                                  _reason(job), now))
+        uow.handover.add_assignments(
+            [
+                Assignment(None, "alert", a.id or 0, leaver_id, to, _actor(job), _reason(job), now)
+                for a in alerts
+            ]
+        )
         uow.handover.set_alert_recipients([(a.id or 0, str(to)) for a in alerts])
         result.alerts = len(alerts)
         _count(job, now, alerts=len(alerts))
@@ -339,10 +409,16 @@ def move_rest(uow: OffboardingUnitOfWork, job: Job, now: datetime, *, limit: int
     manager = job.params.get("manager")
     for approval in uow.handover.pending_approvals(leaver_id) if manager else []:
         uow.handover.set_approver(approval.id or 0, manager)
-        audit.record(uow, actor_id=_actor(job), action="approval.reassign", subject_type="deal",
-                     subject_id=approval.deal_id, now=now,
-                     before={"approval_id": approval.id, "approver": leaver_id},
-                     after={"approval_id": approval.id, "approver": manager, "job_id": job.id})
+        audit.record(
+            uow,
+            actor_id=_actor(job),
+            action="approval.reassign",
+            subject_type="deal",
+            subject_id=approval.deal_id,
+            now=now,
+            before={"approval_id": approval.id, "approver": leaver_id},
+            after={"approval_id": approval.id, "approver": manager, "job_id": job.id},
+        )
         result.approvals.append(approval.id or 0)
     _count(job, now, approvals=len(result.approvals))
     job.progress["phase"] = PHASE_REPORT
@@ -414,18 +490,32 @@ def summary(uow: OffboardingUnitOfWork, job: Job) -> Summary:
             break
         after = items[-1].id or 0
         for item in items:
-            outcome = str(item.result.get("outcome") or ("waiting" if item.state == ITEM_WAITING else item.state))
+            outcome = str(
+                item.result.get("outcome") or ("waiting" if item.state == ITEM_WAITING else item.state)
+            )
             wecom[outcome] += 1
             if item.state == ITEM_FAILED:
                 refused.append((item.subject_id, item.result.get("customer_id")))
     moved = job.progress.get("moved") or {}
     manager_id = job.params.get("manager")
-    return Summary(job, uow.users.get(job.params["leaver"]), uow.users.get(manager_id) if manager_id else None,
-                   per_owner, int(moved.get("deals", 0)), int(moved.get("alerts", 0)),
-                   int(moved.get("approvals", 0)), skipped, failed, wecom, refused)
+    return Summary(
+        job,
+        uow.users.get(job.params["leaver"]),
+        uow.users.get(manager_id) if manager_id else None,
+        per_owner,
+        int(moved.get("deals", 0)),
+        int(moved.get("alerts", 0)),
+        int(moved.get("approvals", 0)),
+        skipped,
+        failed,
+        wecom,
+        refused,
+    )
 
 
-def top_deals(uow: OffboardingUnitOfWork, owner_id: str, customer_ids: Sequence[int], *, limit: int = 5) -> list[Deal]:
+def top_deals(
+    uow: OffboardingUnitOfWork, owner_id: str, customer_ids: Sequence[int], *, limit: int = 5
+) -> list[Deal]:
     """The successor's biggest open deals among the customers they took over (by amount, then recency)."""
     wanted = set(customer_ids)
     deals = [d for d in uow.handover.open_deals_owned(owner_id) if d.customer_id in wanted]
@@ -450,11 +540,29 @@ def plan_contacts(uow: OffboardingUnitOfWork, job: Job, now: datetime) -> int:
             to = owner.get(customer_id)
             takeover = users[to].wecom_userid if to and to in users else None
             if takeover:
-                contacts.append(JobItem(None, job.id or 0, "contact", external, ITEM_PENDING,
-                                        {"customer_id": customer_id, "to": to, "takeover": takeover}, now))
+                contacts.append(
+                    JobItem(
+                        None,
+                        job.id or 0,
+                        "contact",
+                        external,
+                        ITEM_PENDING,
+                        {"customer_id": customer_id, "to": to, "takeover": takeover},
+                        now,
+                    )
+                )
             else:
-                contacts.append(JobItem(None, job.id or 0, "contact", external, ITEM_FAILED,
-                                        {"customer_id": customer_id, "to": to, "outcome": "no_takeover"}, now))
+                contacts.append(
+                    JobItem(
+                        None,
+                        job.id or 0,
+                        "contact",
+                        external,
+                        ITEM_FAILED,
+                        {"customer_id": customer_id, "to": to, "outcome": "no_takeover"},
+                        now,
+                    )
+                )
         added += uow.jobs.add_items(contacts)
     return added
 
@@ -468,8 +576,9 @@ def pending_contacts(uow: OffboardingUnitOfWork, job: Job, *, limit: int = 100) 
     return [i for i in items if i.result.get("takeover") == takeover][:limit]
 
 
-def record_started(uow: OffboardingUnitOfWork, items: Sequence[JobItem], errcodes: dict[str, int],
-                   now: datetime) -> None:
+def record_started(
+    uow: OffboardingUnitOfWork, items: Sequence[JobItem], errcodes: dict[str, int], now: datetime
+) -> None:
     for item in items:
         code = errcodes.get(item.subject_id, -1)
         item.updated_at = now
@@ -493,8 +602,9 @@ def waiting_pairs(uow: OffboardingUnitOfWork, job: Job) -> dict[str, list[JobIte
             out.setdefault(str(item.result.get("takeover")), []).append(item)
 
 
-def record_results(uow: OffboardingUnitOfWork, items: Sequence[JobItem], statuses: dict[str, int],
-                   now: datetime) -> int:
+def record_results(
+    uow: OffboardingUnitOfWork, items: Sequence[JobItem], statuses: dict[str, int], now: datetime
+) -> int:
     """Settle the waiting contacts WeCom answered for; returns how many are still waiting."""
     changed = []
     waiting = 0
@@ -503,7 +613,9 @@ def record_results(uow: OffboardingUnitOfWork, items: Sequence[JobItem], statuse
         if status == WECOM_WAITING:
             waiting += 1
             continue
-        outcome = {WECOM_DONE: "done", WECOM_REFUSED: "refused", WECOM_OVER_LIMIT: "over_limit"}.get(status, "failed")
+        outcome = {WECOM_DONE: "done", WECOM_REFUSED: "refused", WECOM_OVER_LIMIT: "over_limit"}.get(
+            status, "failed"
+        )
         item.state = ITEM_DONE if status == WECOM_DONE else ITEM_FAILED
         item.result = {**item.result, "outcome": outcome, "status": status}
         item.updated_at = now

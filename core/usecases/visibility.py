@@ -25,16 +25,39 @@ def record_reads(uow: UnitOfWork, viewer: Viewer, now: datetime, *, via: str) ->
         if name not in names:
             names.append(name)
     for (subject_type, subject_id), names in by_subject.items():
-        audit.record(uow, actor_id=viewer.user.id, action="read.sensitive", subject_type=subject_type,
-                     subject_id=subject_id, now=now, after={"fields": names, "via": via})
+        audit.record(
+            uow,
+            actor_id=viewer.user.id,
+            action="read.sensitive",
+            subject_type=subject_type,
+            subject_id=subject_id,
+            now=now,
+            after={"fields": names, "via": via},
+        )
     viewer.revealed.clear()
     return len(by_subject)
 
 
-def record_export(uow: UnitOfWork, actor_id: str, what: str, rows: int, now: datetime, *,
-                  target: str, masked: bool, scope: str) -> None:
-    audit.record(uow, actor_id=actor_id, action="read.export", subject_type="export", subject_id=what, now=now,
-                 after={"rows": rows, "file": target, "masked": masked, "scope": scope})
+def record_export(
+    uow: UnitOfWork,
+    actor_id: str,
+    what: str,
+    rows: int,
+    now: datetime,
+    *,
+    target: str,
+    masked: bool,
+    scope: str,
+) -> None:
+    audit.record(
+        uow,
+        actor_id=actor_id,
+        action="read.export",
+        subject_type="export",
+        subject_id=what,
+        now=now,
+        after={"rows": rows, "file": target, "masked": masked, "scope": scope},
+    )
 
 
 @dataclass
@@ -57,8 +80,18 @@ def audit_trail(uow: UnitOfWork, actor: User, keyword: str, viewer: Viewer, *, l
     hide_phone = viewer.masks_phone(customer)
     shown = []
     for e in entries[:limit]:
-        shown.append(AuditEntry(e.id, e.at, e.actor_id, e.action, e.subject_type, e.subject_id,
-                                _redact(viewer, e.before, hide_phone), _redact(viewer, e.after, hide_phone)))
+        shown.append(
+            AuditEntry(
+                e.id,
+                e.at,
+                e.actor_id,
+                e.action,
+                e.subject_type,
+                e.subject_id,
+                _redact(viewer, e.before, hide_phone),
+                _redact(viewer, e.after, hide_phone),
+            )
+        )
     return AuditTrail(customer, shown)
 
 

@@ -186,8 +186,8 @@ def test_a_crash_leaves_whole_batches_and_a_rerun_completes_without_duplicates(
         and count(services, DealRow) == n
     )
     s = rows(services, ImportBatchRow)[0].summary
-    # the resumed run finds the copies of firms written before the crash by the duplicate check (linked)
-    assert (s["created"], s["joined"] + s["linked"], s["done_through"]) == (n, n, 2 * n + 1)
+    # the resumed run knows which firms the interrupted one created: their copies join them
+    assert (s["created"], s["joined"], s["linked"], s["done_through"]) == (n, n, 0, 2 * n + 1)
     assert rows(services, ImportBatchRow)[0].state == "done" and count(services, ImportBatchRow) == 1
 
 
@@ -217,6 +217,18 @@ def test_bad_rows_are_listed_with_reasons_and_the_rest_imports(
     assert len(listed) == 26 and listed[0].startswith("行号,原因,客户名称")
     assert listed[-1] == "29,缺少公司名称,,'=HYPERLINK(1),,,"
     assert report.summary["created"] == 3 and count(sqlite_services, CustomerRow) == 3
+
+
+def test_every_other_column_is_kept_even_under_a_repeated_header(
+    sqlite_services: Services, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "c.csv", ["公司,手机,电话,备注,备注,", "恒康医疗,,0571-87236610,一,二,无表头"]
+    )
+    do_import(sqlite_services, path)
+    notes = [a.after["note"] for a in rows(sqlite_services, AuditRow) if a.action == "customer.import"]
+    assert notes == [{"备注": "一", "备注（第5列）": "二", "第6列": "无表头"}]
+    assert rows(sqlite_services, ContactRow)[0].phone_norm == "057187236610"  # the second phone column
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig", "utf-8"])
@@ -473,3 +485,17 @@ def test_a_row_a_rule_refuses_is_reported_and_the_rest_of_its_batch_is_written(
     assert sorted(c.name for c in rows(services, CustomerRow)) == sorted(firm(i) for i in (0, 1, 3, 4, 5))
     assert count(services, DealRow) == 5 and count(services, ContactRow) == 5
     assert report.summary["failed"] == 1 and report.summary["created"] == 5
+
+
+def test_what_the_dry_run_says_is_what_the_import_does(services: Services, tmp_path: Path) -> None:
+    """The file's own duplicates are settled by the batch grouping, not asked about again row by row:
+    on a noisy generated sheet (same brands in other cities, typos) the summary before writing holds."""
+    from bench.gen_customers import write_sheet
+
+    path = tmp_path / "noisy.csv"
+    write_sheet(path, 400, seed=7)
+    plan, report = do_import(services, path)
+    s = report.summary
+    assert (s["created"], s["joined"]) == (plan.groups_by_kind["new"], plan.file_duplicates)
+    assert s["linked"] == 0 and s["review_items"] == 0
+    assert count(services, CustomerRow) == plan.groups

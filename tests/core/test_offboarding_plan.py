@@ -31,13 +31,20 @@ LEAVER = rep("zhangsan")
         (HR, rep("zhangsan", status=UserStatus.OFFBOARDED), None, Conflict, "已经办理过离职"),
         (HR, LEAVER, LEAVER, InvalidInput, "本人"),
         (HR, LEAVER, rep("lisi", status=UserStatus.OFFBOARDED), RuleViolation, "已离职"),
-        (HR, LEAVER, rep("lisi", status=UserStatus.ON_LEAVE, leave_until=date(2026, 3, 20)), RuleViolation, "休假"),
+        (
+            HR,
+            LEAVER,
+            rep("lisi", status=UserStatus.ON_LEAVE, leave_until=date(2026, 3, 20)),
+            RuleViolation,
+            "休假",
+        ),
         (HR, LEAVER, User("liufang", "刘芳", frozenset({Role.FINANCE})), InvalidInput, "不是销售"),
         (HR, HR, None, InvalidInput, "自己"),
     ],
 )
-def test_bad_requests_are_refused(actor: User, leaver: User | None, successor: User | None,
-                                  error: type[Exception], words: str) -> None:
+def test_bad_requests_are_refused(
+    actor: User, leaver: User | None, successor: User | None, error: type[Exception], words: str
+) -> None:
     with pytest.raises(error) as err:
         check_request(actor, leaver, successor, TODAY)
     assert words in str(err.value)
@@ -53,10 +60,16 @@ def briefs(n: int, state: str = "contacted") -> list[CustomerBrief]:
 
 
 def test_round_robin_skips_leave_offboarded_other_teams_and_weight_zero() -> None:
-    team = [LEAVER, rep("lisi"), rep("wangwu"), rep("sunqi", "华南一组"),
-            rep("on_leave", status=UserStatus.ON_LEAVE, leave_until=date(2026, 3, 20)),
-            rep("gone", status=UserStatus.OFFBOARDED), rep("zero"),
-            User("zhaoqiang", "赵强", frozenset({Role.MANAGER}), team="华东一组")]
+    team = [
+        LEAVER,
+        rep("lisi"),
+        rep("wangwu"),
+        rep("sunqi", "华南一组"),
+        rep("on_leave", status=UserStatus.ON_LEAVE, leave_until=date(2026, 3, 20)),
+        rep("gone", status=UserStatus.OFFBOARDED),
+        rep("zero"),
+        User("zhaoqiang", "赵强", frozenset({Role.MANAGER}), team="华东一组"),
+    ]
     config = AssignmentConfig(weights={"zero": 0})
     assert [u.id for u in candidates(LEAVER, team, TODAY, config)] == ["lisi", "wangwu"]
 
@@ -73,8 +86,13 @@ def test_round_robin_is_even_and_follows_weights() -> None:
 def test_uncontacted_leads_respect_capacity_and_overflow_to_the_pool() -> None:
     reps = [rep("lisi", capacity=3), rep("wangwu", capacity=2)]
     loads = {"lisi": RepLoad(new_leads=2), "wangwu": RepLoad(new_leads=2)}
-    out = plan(briefs(3, "new") + [CustomerBrief(9, "c9", "华东一组", "contacted")], None, reps, loads,
-               AssignmentConfig())
+    out = plan(
+        [*briefs(3, "new"), CustomerBrief(9, "c9", "华东一组", "contacted")],
+        None,
+        reps,
+        loads,
+        AssignmentConfig(),
+    )
     # lisi has room for one more new lead, wangwu none; the contacted customer is not limited
     assert out[1] == "lisi" and out[2] is None and out[3] is None and out[9] == "wangwu"
 

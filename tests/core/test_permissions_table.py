@@ -37,6 +37,7 @@ SOUTH = Customer(4, "岭南制药", "岭南制药", "zhaoliu", "华南一组")
 SOUTH_POOL = Customer(5, "南方贸易", "南方贸易", None, "华南一组")
 
 # role × field: who sees what by default (True = the value, False = "***")
+# fmt: off
 FIELDS = [
     # role       amount  payment_terms
     ("rep",      False,  False),
@@ -46,6 +47,7 @@ FIELDS = [
     ("hr",       False,  False),
     ("admin",    False,  False),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("role", "amount", "terms"), FIELDS)
@@ -64,6 +66,7 @@ def test_field_table(role: str, amount: bool, terms: bool) -> None:
 
 
 # role × action
+# fmt: off
 ACTIONS = [
     # action            rep    manager director finance hr     admin
     ("customer.delete", False, False,  False,   False,  False, False),
@@ -72,12 +75,21 @@ ACTIONS = [
     ("user.offboard",   False, False,  False,   False,  True,  True),
     ("user.leave",      False, True,   True,    False,  True,  True),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("action", "rep", "manager", "director", "finance", "hr", "admin"), ACTIONS)
-def test_action_table(action: str, rep: bool, manager: bool, director: bool, finance: bool, hr: bool,
-                      admin: bool) -> None:
-    expected = {"rep": rep, "manager": manager, "director": director, "finance": finance, "hr": hr, "admin": admin}
+def test_action_table(
+    action: str, rep: bool, manager: bool, director: bool, finance: bool, hr: bool, admin: bool
+) -> None:
+    expected = {
+        "rep": rep,
+        "manager": manager,
+        "director": director,
+        "finance": finance,
+        "hr": hr,
+        "admin": admin,
+    }
     for role, allowed in expected.items():
         assert may(ROLES[role], action) is allowed, (role, action)
         if not allowed:
@@ -92,6 +104,7 @@ def test_nobody_deletes_the_answer_points_to_invalid() -> None:
 
 
 # user × customer: scope (see) and phone (unmasked)
+# fmt: off
 SCOPE = [
     # viewer         own    teammate pool   south  south_pool
     (REP,           (True,  False,   True,  False, False)),
@@ -102,6 +115,7 @@ SCOPE = [
     (DIRECTOR,      (True,  True,    True,  True,  True)),
     (FINANCE,       (True,  True,    True,  True,  True)),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("viewer", "visible"), SCOPE, ids=[v.id for v, _ in SCOPE])
@@ -110,6 +124,7 @@ def test_scope_table(viewer: User, visible: tuple[bool, ...]) -> None:
     assert tuple(can_see_customer(viewer, c) for c in customers) == visible
 
 
+# fmt: off
 PHONES = [
     # viewer     own    teammate pool  south
     (REP,       (True,  False,   True, False)),
@@ -117,6 +132,7 @@ PHONES = [
     (DIRECTOR,  (True,  True,    True, True)),
     (FINANCE,   (True,  True,    True, True)),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("viewer", "unmasked"), PHONES, ids=[v.id for v, _ in PHONES])
@@ -130,8 +146,9 @@ def test_phone_table(viewer: User, unmasked: tuple[bool, ...]) -> None:
 
 
 def test_config_widens_and_narrows_the_rules() -> None:
-    rules = FieldRules.model_validate({"fields": {"amount": ["director", "finance", "manager"]},
-                                       "mask_other_reps_phones": False})
+    rules = FieldRules.model_validate(
+        {"fields": {"amount": ["director", "finance", "manager"]}, "mask_other_reps_phones": False}
+    )
     assert can_see_field(MANAGER, "amount", rules)
     assert can_see_field(MANAGER, "payment_terms", rules)  # not configured: unrestricted
     assert can_see_phone(REP, TEAMMATE, rules)

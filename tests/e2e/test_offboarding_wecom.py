@@ -23,7 +23,9 @@ TRANSFER = "externalcontact/resigned/transfer_customer"
 RESULT = "externalcontact/resigned/transfer_result"
 
 
-async def start(db_url: str, tmp_path: Path, clock: FakeClock, fake: FakeWeCom) -> tuple[BotApp, web.AppRunner, str]:
+async def start(
+    db_url: str, tmp_path: Path, clock: FakeClock, fake: FakeWeCom
+) -> tuple[BotApp, web.AppRunner, str]:
     bot = build_app(make_settings(db_url, tmp_path, wecom=fake.settings().model_dump()), clock=clock)
     jobs.setup(bot)  # a no-op when bot.app already wires it
     settings = jobs.job_settings(bot.services)
@@ -33,15 +35,29 @@ async def start(db_url: str, tmp_path: Path, clock: FakeClock, fake: FakeWeCom) 
         upsert_users(uow, "system", users, clock.now())
         now = clock.now()
         for i in range(125):  # 125 customers with two WeCom contacts each: 250 external contacts
-            customer = CustomerRow(name=f"企微客户{i:03d}", name_key=f"企微客户{i:03d}", owner_id="zhangsan",
-                                   team="华东一组", status="active", source="import", lead_state="contacted",
-                                   created_at=now, updated_at=now)
+            customer = CustomerRow(
+                name=f"企微客户{i:03d}",
+                name_key=f"企微客户{i:03d}",
+                owner_id="zhangsan",
+                team="华东一组",
+                status="active",
+                source="import",
+                lead_state="contacted",
+                created_at=now,
+                updated_at=now,
+            )
             uow.session.add(customer)
             uow.session.flush()
             for j in range(2):
                 n = i * 2 + j
-                uow.session.add(ContactRow(customer_id=customer.id, name=f"联系人{n}", external_userid=f"wm_{n:03d}",
-                                           created_at=now))
+                uow.session.add(
+                    ContactRow(
+                        customer_id=customer.id,
+                        name=f"联系人{n}",
+                        external_userid=f"wm_{n:03d}",
+                        created_at=now,
+                    )
+                )
         uow.commit()
     runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -113,7 +129,9 @@ async def test_offboarding_moves_wecom_contacts_in_batches_and_reports_refusals(
             assert sum(1 for v in got.values() if v["state"] == "done") == 247
             assert {v["takeover"] for v in got.values()} == {"Lisi"}
 
-            report = await eventually(lambda: [t for t in fake.texts_to("Chenjing") if "企业微信客户迁移结果" in t])
+            report = await eventually(
+                lambda: [t for t in fake.texts_to("Chenjing") if "企业微信客户迁移结果" in t]
+            )
             assert "客户拒绝 1" in report[0] and "已迁移 247" in report[0] and "企微客户002" in report[0]
             await eventually(lambda: any("企业微信客户迁移结果" in t for t in fake.texts_to("Zhaoqiang")))
             # the leaver's own messages are refused from the confirmation on
