@@ -91,14 +91,19 @@ class Context:
         row = self.uow.cards.get(self.card_id) if self.card_id else None
         return dict((row.body or {}).get("state") or {}) if row else {}
 
-    def ask(self, kind: str, step: str, question: str | Card, data: dict[str, Any] | None = None) -> None:
+    def ask(self, kind: str, step: str, question: str | Card, data: dict[str, Any] | None = None, *,
+            card_state: dict[str, Any] | None = None) -> str | None:
+        """Open a dialog step; a Card question returns its id (`card_state` is kept with it, see reply_card)."""
         minutes = self.services.settings.dialog_timeout_minutes
+        if isinstance(question, Card):
+            card_id = self.reply_card(question, state=card_state)
+            data = {**(data or {}), "question_card_id": card_id}
+        else:
+            card_id = None
+            self.reply(question)
         self.uow.dialogs.put(Dialog(self.user.id, kind, step, data or {}, self.channel,
                                     self.now + timedelta(minutes=minutes)), self.now)
-        if isinstance(question, Card):
-            self.reply_card(question)
-        else:
-            self.reply(question)
+        return card_id
 
     def end_dialog(self) -> None:
         self.uow.dialogs.clear(self.user.id)

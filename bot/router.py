@@ -136,11 +136,10 @@ def parse_command(text: str) -> tuple[str, str] | None:
     stripped = text.strip()
     if not stripped or stripped[0] not in "/／":
         return None
-    body = stripped[1:]
-    name, _, rest = body.partition(" ")
-    if not name:
+    parts = stripped[1:].split(maxsplit=1)  # any whitespace, the full-width space of Chinese IMEs too
+    if not parts:
         return None
-    return name.strip(), rest.strip()
+    return parts[0], parts[1].strip() if len(parts) > 1 else ""
 
 
 Payload = dict[str, Any]

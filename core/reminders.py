@@ -591,9 +591,13 @@ def mark_dormant(uow: UnitOfWork, customer_id: int, now: datetime, alert_id: int
 
 
 def record_done(
-    uow: UnitOfWork, actor: User, subject: AlertSubject, note: str, now: datetime
+    uow: UnitOfWork, actor: User, subject: AlertSubject, note: str, now: datetime,
+    next_followup_on: date | None = None,
 ) -> FollowUpResult:
-    """已跟进: the one-line note becomes a follow-up on the alert's deal (permissions as for /跟进)."""
+    """已跟进: the one-line note becomes a follow-up on the alert's deal (permissions as for /跟进).
+
+    `next_followup_on` is the next date the note names, if any (the caller parses the note).
+    """
     note = note.strip()
     if not note:
         raise InvalidInput("请用一句话说明这次跟进的情况。")
@@ -603,6 +607,7 @@ def record_done(
         source=FollowUpSource.CARD,
         raw_text=note,
         deal_id=subject.deal.id if subject.deal else None,
+        next_followup_on=next_followup_on,
     )
     return record_followup(uow, actor, data, now)
 

@@ -7,6 +7,8 @@ place to show who did what, and stops the alert's ladder so no later level fires
 
 from __future__ import annotations
 
+from datetime import date
+
 from bot.actions import ActionId, BadActionId, action
 from bot.cards import card_to_dict
 from bot.context import Context
@@ -114,13 +116,29 @@ def done_note(ctx: Context, dialog: Dialog, text: str) -> None:
     subject = _dialog_subject(ctx, dialog)
     if subject is None:
         return
-    result = rules.record_done(ctx.uow, ctx.user, subject, text, ctx.now)
+    result = rules.record_done(ctx.uow, ctx.user, subject, text, ctx.now, next_followup_on=_next_date(ctx, text))
     ctx.end_dialog()
     ctx.card_id = _pressed_card(dialog)
     note = f"✅ {ctx.user.name} 已跟进（{_stamp(ctx)}）：{text.strip()[:40]}"
     _finish(ctx, subject, "done", "done", note)
     nxt = result.deal.next_followup_on if result.deal else None
-    ctx.reply(f"已记录跟进：{result.customer.name}。" + (f"下次跟进 {fmt_date(nxt)}。" if nxt else ""))
+    if nxt is not None and nxt > ctx.local_now.date():
+        ctx.reply(f"已记录跟进：{result.customer.name}。下次跟进 {fmt_date(nxt)}。")
+        return
+    # the plan still points at today or the past: ask for the next date, as for a free-text follow-up
+    ctx.reply(f"已记录跟进：{result.customer.name}。")
+    ctx.ask("followup", "ask_date", "下次什么时候跟进？例如：明天、下周三、3月18日。回复「不定」可跳过。",
+            data={"followup_id": result.followup.id, "tries": 0})
+
+
+def _next_date(ctx: Context, note: str) -> date | None:
+    """The next follow-up date the note names ("客户下周二看演示"), if the parser is available."""
+    try:
+        parser = ctx.services.parser
+    except ImportError:
+        return None
+    when = parser.parse_text(note, ctx.local_now).next_followup
+    return when if when is not None and when > ctx.local_now.date() else None
 
 
 # ---------------------------------------------------------------------- 延期

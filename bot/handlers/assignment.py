@@ -8,7 +8,7 @@ manager call it after `create_customer` returns an `assignment` outcome.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from bot.actions import ActionId, action
@@ -149,6 +149,13 @@ def find_user(ctx: Context, word: str) -> User:
 def reassign_command(ctx: Context, args: str) -> None:
     parts = split_args(args)
     at = next((i for i, p in enumerate(parts) if p.startswith(("@", "＠"))), None)
+    if at is None and len(parts) >= 2 and ctx.uow.users.find_by_name(parts[1]):
+        at = 1  # "/转派 恒康医疗 李四": the colleague named without the @
+    if at == 0 and len(parts) >= 2:
+        # "/转派 @李四 恒康医疗 [原因]": the person first
+        customer = resolve_customer(ctx.uow, ctx.user, parts[1])
+        _reassign(ctx, customer, find_user(ctx, parts[0]), " ".join(parts[2:]))
+        return
     if at is None or at == 0:
         raise InvalidInput("请告诉我客户和接手的销售。", hint=REASSIGN_EXAMPLE)
     customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:at]))
@@ -247,11 +254,15 @@ def leave_command(ctx: Context, args: str) -> None:
     parts = [p for p in split_args(args) if p not in ("至", "到", "until")]
     if len(parts) != 2:
         raise InvalidInput("请告诉我是哪位同事、休假到哪一天。", hint=LEAVE_EXAMPLE)
-    who, when = parts if parts[0].startswith(("@", "＠")) else parts[::-1]
-    rep = find_user(ctx, who)
-    until = parse_date_word(when.removeprefix("至").removeprefix("到"), ctx.local_now.date())
+    today = ctx.local_now.date()
+    dates = [_date_or_none(p.removeprefix("至").removeprefix("到"), today) for p in parts]
+    # whichever part is a date is the date, in either order, with or without the @
+    if dates[1] is None and dates[0] is not None:
+        parts, dates = parts[::-1], dates[::-1]
+    who, until = parts[0], dates[1]
     if until is None:
-        raise InvalidInput("请告诉我休假到哪一天。", hint=LEAVE_EXAMPLE)
+        raise InvalidInput(f"看不懂休假结束日期「{parts[1]}」。", hint=LEAVE_EXAMPLE)
+    rep = find_user(ctx, who)
     rep = set_leave(ctx.uow, ctx.user, rep, until, ctx.now, assigner=lead_assigner(ctx.services))
     ctx.reply(
         f"已登记：{rep.name}休假至 {until:%Y-%m-%d}（含当天），期间不会分配新线索；"
@@ -259,6 +270,13 @@ def leave_command(ctx: Context, args: str) -> None:
     )
     if rep.id != ctx.user.id:
         ctx.notify(rep, f"{ctx.user.name}已为您登记休假至 {until:%Y-%m-%d}，期间不会给您分配新线索。")
+
+
+def _date_or_none(word: str, today: date) -> date | None:
+    try:
+        return parse_date_word(word, today)
+    except InvalidInput:
+        return None
 
 
 @router.command("销假", usage="/销假 @销售", help="结束休假，恢复分配新线索")

@@ -9,7 +9,7 @@ from bot.handlers.common import fmt_date, fmt_time
 from bot.router import Router, split_args
 from bot.types import Button, Card
 from bot.visibility import audit_reads, show_amount, viewer_for
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PermissionDenied
 from core.model import Customer, CustomerStatus
 from core.usecases.customers import (
     CreateCustomerResult,
@@ -17,6 +17,7 @@ from core.usecases.customers import (
     lookup_customer,
     mark_customer_invalid,
 )
+from storage.messaging import Dialog
 
 router = Router("customers")
 
@@ -46,10 +47,17 @@ def new_customer(ctx: Context, args: str) -> None:
     answer_created(ctx, result, data)
 
 
-def answer_created(ctx: Context, result: CreateCustomerResult, data: NewCustomer) -> None:
+def answer_created(ctx: Context, result: CreateCustomerResult, data: NewCustomer,
+                   pending_followup: dict[str, object] | None = None) -> None:
     decision = result.decision
     if decision.kind == "ask" and decision.customer is not None:
         existing = decision.customer
+        question: dict[str, object] = {
+            "company": data.company, "contact_name": data.contact_name, "phone": data.phone,
+            "email": data.email, "source": data.source, "existing_id": existing.id, "existing_name": existing.name}
+        if pending_followup is not None:
+            question["pending_followup"] = pending_followup
+        # kept on the card too: its buttons still work after the rep has moved on to another message
         ctx.ask("newcustomer", "confirm", Card(
             title=f"是否关联到「{existing.name}」？",
             description="系统发现一个很像的已有客户：",
@@ -57,8 +65,8 @@ def answer_created(ctx: Context, result: CreateCustomerResult, data: NewCustomer
                     ("依据", "，".join(decision.evidence) or "—")),
             buttons=(Button("关联到已有客户", action("customer", "link", existing.id), "primary"),
                      Button("新建客户", action("customer", "new"))),
-        ), data={"company": data.company, "contact_name": data.contact_name, "phone": data.phone,
-                 "email": data.email, "source": data.source})
+            footer="也可以直接回复「关联」或「新建」。",
+        ), data=question, card_state=question)
         return
     customer = result.customer
     if result.created:
@@ -69,40 +77,93 @@ def answer_created(ctx: Context, result: CreateCustomerResult, data: NewCustomer
                                      footer=f"没有新建重复客户（{evidence}）。"))
 
 
+LINK_WORDS = {"1", "关联", "关联到已有客户", "是", "是的", "对", "对的", "好", "好的", "同一个", "同一家", "是同一家"}
+NEW_WORDS = {"2", "新建", "新建客户", "不是", "否", "不是同一家", "不是同一个", "新客户"}
+
+
+def _question(ctx: Context) -> dict[str, object] | None:
+    """The open "是否关联到 X？" question: from the dialog, or from the pressed card once the dialog is over."""
+    if ctx.card_id is not None:
+        row = ctx.uow.cards.get(ctx.card_id)
+        if row is not None and row.user_id != ctx.user.id:
+            owner = ctx.uow.users.get(row.user_id)
+            raise PermissionDenied(f"这张卡片不是发给您的（是发给{owner.name if owner else '其他同事'}的），操作未执行。")
+    dialog = ctx.uow.dialogs.get(ctx.user.id)
+    if dialog is not None and dialog.kind == "newcustomer" and (
+            ctx.card_id is None or dialog.data.get("question_card_id") in (None, ctx.card_id)):
+        return dialog.data
+    return ctx.card_state() or None
+
+
+@router.dialog("newcustomer", "confirm")
+def on_link_answer(ctx: Context, dialog: Dialog, text: str) -> None:
+    word = text.strip().strip("。！!，, ")
+    card_id = dialog.data.get("question_card_id")
+    if word in LINK_WORDS or word in NEW_WORDS:
+        ctx.card_id = str(card_id) if card_id else None  # the typed answer uses up the card's buttons
+        if word in LINK_WORDS:
+            _link(ctx, dialog.data, int(str(dialog.data.get("existing_id") or 0)))
+        else:
+            _create(ctx, dialog.data)
+        return
+    # the rep moved on: keep the question open on its card, and handle this message as usual
+    ctx.end_dialog()
+    name = dialog.data.get("existing_name") or "已有客户"
+    ctx.reply(f"「是否关联到 {name}？」还没回答，卡片上的按钮仍然有效（也可以稍后点选）。")
+    handler = ctx.services.router.find_text()
+    if handler is not None:
+        handler(ctx, text)
+
+
 @router.action("customer:link")
 def link_to_existing(ctx: Context, act: ActionId) -> None:
-    customer_id = act.int_arg(0)
-    dialog = ctx.uow.dialogs.get(ctx.user.id)
-    if dialog is None or dialog.kind != "newcustomer":
+    question = _question(ctx)
+    if question is None:
         ctx.reply("这个问题已经结束了，无需再操作。")
         return
-    data = _data(dialog.data)
+    _link(ctx, question, act.int_arg(0))
+
+
+def _link(ctx: Context, question: dict[str, object], customer_id: int) -> None:
+    data = _data(question)
     customer = ctx.uow.customers.get(customer_id)
     if customer is None or customer.status != CustomerStatus.ACTIVE:
+        ctx.end_dialog()
         ctx.reply("这个客户已不存在或已失效，请重新新建。")
         return
     result = create_for(ctx, data, ctx.now, link_to=customer)
-    ctx.end_dialog()
+    _end_question(ctx, question)
     if not ctx.close_card(customer_card(ctx, result.customer, title="已关联到已有客户"), "customer:link"):
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")
         return
-    _resume_followup(ctx, dialog.data, result.customer)
+    _resume_followup(ctx, question, result.customer)
 
 
 @router.action("customer:new")
 def create_anyway(ctx: Context, act: ActionId) -> None:
-    dialog = ctx.uow.dialogs.get(ctx.user.id)
-    if dialog is None or dialog.kind != "newcustomer":
+    question = _question(ctx)
+    if question is None:
         ctx.reply("这个问题已经结束了，无需再操作。")
         return
-    result = create_for(ctx, _data(dialog.data), ctx.now, force_new=True)
-    ctx.end_dialog()
+    _create(ctx, question)
+
+
+def _create(ctx: Context, question: dict[str, object]) -> None:
+    result = create_for(ctx, _data(question), ctx.now, force_new=True)
+    _end_question(ctx, question)
     if not ctx.close_card(customer_card(ctx, result.customer, title="客户已建档"), "customer:new"):
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")
         return
-    _resume_followup(ctx, dialog.data, result.customer)
+    _resume_followup(ctx, question, result.customer)
+
+
+def _end_question(ctx: Context, question: dict[str, object]) -> None:
+    """End the dialog only when it is this question (the rep may be in another one by now)."""
+    dialog = ctx.uow.dialogs.get(ctx.user.id)
+    if dialog is not None and dialog.kind == "newcustomer" and dialog.data == question:
+        ctx.end_dialog()
 
 
 def _resume_followup(ctx: Context, data: dict[str, object], customer: Customer) -> None:

@@ -104,6 +104,12 @@ def _with_deal(
     ctx.ask("deal", "pick", card, data={"command": command, "args": args, "deal_ids": [d.id for d in shown]})
 
 
+# for other features whose command needs one deal of the customer (follow-ups): register a runner, then
+# call choose_deal; with several open deals the rep picks one first (buttons or a typed number)
+deal_runner = _runner
+choose_deal = _with_deal
+
+
 def _picked(ctx: Context, dialog: Dialog | None, deal_id: int) -> None:
     if dialog is None or dialog.kind != "deal" or deal_id not in dialog.data.get("deal_ids", []):
         ctx.reply("这个选择已经过期了，请重新发送命令。")
@@ -361,16 +367,16 @@ def _decide(ctx: Context, act: ActionId, approve: bool) -> None:
         ctx.uow.rollback()
         ctx.reply("这张卡片已处理过了。")
         return
-    what = (
-        "回退"
-        if result.approval.kind == "stage_regression"
-        else f"修改{DEAL_FIELD_NAMES.get(str(result.approval.payload.get('field')), '')}"
-    )
+    field = DEAL_FIELD_NAMES.get(str(result.approval.payload.get("field")), "")
+    what = "回退" if result.approval.kind == "stage_regression" else f"修改{field}"
     if result.stale:
         ctx.reply(f"商机「{result.deal.title}」在申请之后已经变化，这个{what}申请已失效，没有做任何修改。")
         text = f"您对「{result.deal.title}」的{what}申请已失效（商机已变化），请按当前情况重新提交。"
     elif approve:
-        ctx.reply(f"已批准：「{result.deal.title}」现在是「{rules.name(result.deal.stage)}」阶段。")
+        if result.approval.kind == "stage_regression":
+            ctx.reply(f"已批准：「{result.deal.title}」现在是「{rules.name(result.deal.stage)}」阶段。")
+        else:
+            ctx.reply(f"已批准：「{result.deal.title}」的{field}已按申请修改。")
         text = f"{ctx.user.name}已批准您对「{result.deal.title}」的{what}申请，已生效。"
     else:
         ctx.reply(f"已驳回，「{result.deal.title}」保持不变。")

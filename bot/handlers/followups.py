@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import cast
+from datetime import date
+from typing import Any, cast
 
 from bot.context import Context
 from bot.handlers.common import (
@@ -52,22 +53,52 @@ def followup_command(ctx: Context, args: str) -> None:
     conclusion = cast(Conclusion | None, pick(CONCLUSIONS, parts[2], "结论"))
     next_action = cast(NextAction | None, pick(NEXT_ACTIONS, parts[3], "下一步"))
     next_date = parse_date_word(parts[4], ctx.local_now.date())
+    data = {
+        "customer_id": customer.id or 0,
+        "method": method.value if method else None,
+        "conclusion": conclusion.value if conclusion else None,
+        "next_action": next_action.value if next_action else None,
+        "next_followup_on": next_date.isoformat() if next_date else None,
+        "raw_text": f"/跟进 {args}",
+    }
+    if len(ctx.uow.deals.for_customer(customer.id or 0, open_only=True)) > 1:
+        from bot.handlers.deals import choose_deal
+
+        choose_deal(ctx, customer, "followup_command", data, closed_too=False)
+        return
+    _record(ctx, data, None)
+
+
+def _record(ctx: Context, data: dict[str, Any], deal_id: int | None) -> None:
+    when = data.get("next_followup_on")
     result = record_followup(
         ctx.uow,
         ctx.user,
         FollowUpInput(
-            customer_id=customer.id or 0,
+            customer_id=int(data["customer_id"]),
             occurred_at=ctx.now,
             source=FollowUpSource.COMMAND,
-            method=method,
-            conclusion=conclusion,
-            next_action=next_action,
-            next_followup_on=next_date,
-            raw_text=f"/跟进 {args}",
+            method=Method(data["method"]) if data.get("method") else None,
+            conclusion=Conclusion(data["conclusion"]) if data.get("conclusion") else None,
+            next_action=NextAction(data["next_action"]) if data.get("next_action") else None,
+            next_followup_on=date.fromisoformat(when) if when else None,
+            raw_text=str(data["raw_text"]),
+            deal_id=deal_id,
         ),
         ctx.now,
     )
     ctx.reply_card(followup_card(ctx, result, title="跟进已记录"))
+
+
+def _register_runner() -> None:
+    try:
+        from bot.handlers.deals import deal_runner
+    except ImportError:
+        return
+    deal_runner("followup_command")(lambda ctx, deal, data: _record(ctx, data, deal.id))
+
+
+_register_runner()
 
 
 def followup_card(ctx: Context, result: FollowUpResult, *, title: str, footer: str = "") -> Card:

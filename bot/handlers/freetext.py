@@ -102,6 +102,35 @@ def _activity(ex: Any) -> bool:
     return any(f is not None for f in facts) or bool(ex.pain_points) or bool(ex.next_followup and _identity(ex))
 
 
+def _reported(ex: Any) -> bool:
+    """What happened with the customer, beyond a bare date: the part of a follow-up a short answer lacks."""
+    facts = [ex.method, ex.conclusion, ex.next_action, ex.stage, ex.amount]
+    return any(f is not None for f in facts) or bool(ex.pain_points)
+
+
+def _mentions(customer: Customer, ex: Any) -> bool:
+    company = ex.company or ""
+    if company and (company in customer.name or customer.name in company):
+        return True
+    return any((ex.phone and c.phone_norm == ex.phone) or (ex.contact_name and c.name == ex.contact_name)
+               for c in customer.contacts)
+
+
+def _is_new_followup(ctx: Context, text: str, about: Customer | None = None) -> bool:
+    """An answer to an open question that is really a whole new follow-up about another customer.
+
+    Reps often skip the question and report the next visit; taking that message as the answer
+    would file its facts under the wrong customer, or drop them.
+    """
+    parser = _parser(ctx)
+    if parser is None:
+        return False
+    ex = parser.parse_text(text, ctx.local_now)
+    if not (_identity(ex) and _reported(ex)):
+        return False
+    return about is None or not _mentions(about, ex)
+
+
 def _lookup(ctx: Context, text: str, ex: Any) -> None:
     from bot.handlers.customers import find_customer
 
@@ -127,12 +156,9 @@ def _continue(ctx: Context, pending: dict[str, Any]) -> None:
         if result.decision.kind == "ask":
             from bot.handlers.customers import answer_created
 
+            # the follow-up waits for the "是否关联" answer and is recorded with it
             answer_created(ctx, result, NewCustomer(company=company, contact_name=ex.get("contact_name"),
-                                                    phone=ex.get("phone"), source="chat"))
-            dialog = ctx.uow.dialogs.get(ctx.user.id)
-            if dialog is not None:  # carry the follow-up through the "是否关联" question
-                dialog.data["pending_followup"] = pending
-                ctx.uow.dialogs.put(dialog, ctx.now)
+                                                    phone=ex.get("phone"), source="chat"), pending_followup=pending)
             return
         customer = result.customer
         pending["new_customer"] = result.created
@@ -170,6 +196,12 @@ def _find_customer(ctx: Context, ex: dict[str, Any]) -> Customer | None:
 @router.dialog("followup", "ask_customer")
 def on_customer_answer(ctx: Context, dialog: Dialog, text: str) -> None:
     pending = dialog.data
+    if _is_new_followup(ctx, text):
+        ctx.end_dialog()
+        earlier = str(pending.get("text", ""))[:40]
+        ctx.reply(f"上一条「{earlier}」还不知道是哪个客户，没有记录；需要的话请带上客户名称重新发送。")
+        on_text(ctx, text)
+        return
     parser = _parser(ctx)
     answer = parser.parse_text(text, ctx.local_now) if parser else None
     ex = pending["extraction"]
@@ -196,11 +228,18 @@ def record_pending(ctx: Context, customer: Customer, pending: dict[str, Any]) ->
             if ex.get(k) is not None and _confident(ex, k)}
     unsure = {k: ex.get(k) for k in ("method", "conclusion", "next_action", "next_followup", "amount", "stage")
               if ex.get(k) is not None and not _confident(ex, k)}
-    deal_before = None
     deals = ctx.uow.deals.for_customer(customer.id or 0, open_only=True)
-    if len(deals) == 1:
-        deal_before = {"next_followup_on": deals[0].next_followup_on.isoformat() if deals[0].next_followup_on
-                       else None}
+    chosen = [d for d in deals if d.id == pending.get("deal_id")]
+    if len(deals) > 1 and not chosen:
+        from bot.handlers.deals import choose_deal
+
+        choose_deal(ctx, customer, "freetext_followup", {"customer_id": customer.id, "pending": pending},
+                    closed_too=False)
+        return
+    deal_before = None
+    if len(chosen or deals) == 1:
+        deal = (chosen or deals)[0]
+        deal_before = {"next_followup_on": deal.next_followup_on.isoformat() if deal.next_followup_on else None}
     contact_id = _contact_id(customer, ex)
     result = record_followup(ctx.uow, ctx.user, FollowUpInput(
         customer_id=customer.id or 0, occurred_at=ctx.now,
@@ -210,7 +249,7 @@ def record_pending(ctx: Context, customer: Customer, pending: dict[str, Any]) ->
         next_action=NextAction(keep["next_action"]) if "next_action" in keep else None,
         next_followup_on=date.fromisoformat(keep["next_followup"]) if "next_followup" in keep else None,
         stage_hint=keep.get("stage"), amount=keep.get("amount"), pain_points=list(ex.get("pain_points") or []),
-        raw_text=pending["text"], extracted=ex, contact_id=contact_id,
+        raw_text=pending["text"], extracted=ex, contact_id=contact_id, deal_id=pending.get("deal_id"),
     ), ctx.now)
     stage_note = _milestone(ctx, result, keep.get("stage"))
     followup_id = result.followup.id or 0
@@ -220,6 +259,25 @@ def record_pending(ctx: Context, customer: Customer, pending: dict[str, Any]) ->
     if result.followup.next_followup_on is None and "next_followup" not in unsure:
         ctx.ask("followup", "ask_date", "下次什么时候跟进？例如：明天、下周三、3月18日。回复「不定」可跳过。",
                 data={"followup_id": followup_id, "tries": 0})
+
+
+def _record_on_deal(ctx: Context, deal: Any, args: dict[str, Any]) -> None:
+    """The rep picked the deal of a customer with several: record the waiting follow-up on it."""
+    customer = ctx.uow.customers.get(int(args["customer_id"]))
+    if customer is None:
+        raise InvalidInput("这个客户已不存在，跟进没有记录。")
+    record_pending(ctx, customer, {**args["pending"], "deal_id": deal.id})
+
+
+def _register_runner() -> None:
+    try:
+        from bot.handlers.deals import deal_runner
+    except ImportError:
+        return
+    deal_runner("freetext_followup")(_record_on_deal)
+
+
+_register_runner()
 
 
 def _contact_id(customer: Customer, ex: dict[str, Any]) -> int | None:
@@ -309,8 +367,11 @@ def on_confirm(ctx: Context, act: ActionId) -> None:
 
 def _result(ctx: Context, followup_id: int) -> FollowUpResult:
     followup = ctx.uow.followups.get(followup_id)
-    if followup is None or followup.user_id != ctx.user.id:
+    if followup is None:
         raise InvalidInput("找不到这条跟进记录。")
+    if followup.user_id != ctx.user.id:
+        author = ctx.uow.users.get(followup.user_id)
+        raise PermissionDenied(f"这条跟进是{author.name if author else '其他同事'}记录的，只有本人可以确认、修改或取消。")
     customer = ctx.uow.customers.get(followup.customer_id)
     deal = ctx.uow.deals.get(followup.deal_id) if followup.deal_id else None
     assert customer is not None
@@ -368,7 +429,7 @@ def on_edit(ctx: Context, act: ActionId) -> None:
 
 @router.dialog("followup", "edit")
 def on_edit_answer(ctx: Context, dialog: Dialog, text: str) -> None:
-    name, _, value = text.strip().partition(" ")
+    name, value = _split_edit(text)
     field = EDIT_FIELDS.get(name)
     if field is None or not value.strip():
         ctx.ask("followup", "edit", "没看懂要改哪一项。请按「字段 新值」回复，字段可以是：日期、金额、方式、结论、下一步。",
@@ -378,6 +439,16 @@ def on_edit_answer(ctx: Context, dialog: Dialog, text: str) -> None:
     result = amend_followup(ctx.uow, ctx.user, int(dialog.data["followup_id"]), change, ctx.now)
     ctx.end_dialog()
     ctx.reply_card(_done_card(ctx, result, "已修改"))
+
+
+def _split_edit(text: str) -> tuple[str, str]:
+    """「结论 推进」, 「结论：推进」 and 「金额80万」 all mean field + value."""
+    text = text.strip()
+    for name in sorted(EDIT_FIELDS, key=len, reverse=True):
+        if text.startswith(name):
+            return name, text[len(name):].strip(" \u3000:：,，")
+    name, _, value = text.partition(" ")
+    return name, value.strip()
 
 
 def _parse_field(ctx: Context, field: str, value: str) -> dict[str, Any]:
@@ -407,6 +478,14 @@ def _parse_field(ctx: Context, field: str, value: str) -> dict[str, Any]:
 @router.dialog("followup", "ask_date")
 def on_date_answer(ctx: Context, dialog: Dialog, text: str) -> None:
     followup_id = int(dialog.data["followup_id"])
+    previous = ctx.uow.followups.get(followup_id)
+    customer = ctx.uow.customers.get(previous.customer_id) if previous else None
+    if customer is not None and _is_new_followup(ctx, text, about=customer):
+        ctx.end_dialog()
+        ctx.reply(f"好的，「{customer.name}」先不设下次跟进日期（之后可在它的跟进卡片上点「修改」补充）。"
+                  "这条按新的跟进记录：")
+        on_text(ctx, text)
+        return
     if text.strip() in ("不定", "跳过", "不知道", "待定", "-"):
         ctx.end_dialog()
         ctx.reply("好的，暂不设置下次跟进日期。")

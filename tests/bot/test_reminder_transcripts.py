@@ -122,9 +122,11 @@ def test_done_asks_for_a_note_records_a_followup_and_stops_the_ladder(services: 
     assert "（卡片已更新）【今天该跟进：恒康医疗】" in out and "✅ 张三 已跟进" in out
     assert any("已记录跟进：恒康医疗" in m for m in rep)
     assert count(services, FollowUpRow) == 2
-    (only,) = alerts(services, rule="followup")
+    (only,) = alerts(services, rule="followup", window="2026-03-11")
     assert only.state == "done" and only.acted_by == "zhangsan"
     assert not any("逾期" in m for m in rep + replies(out, "zhaoqiang"))
+    # the note named the next date (下周二): the plan moved there, and that day's reminder is a new one
+    assert deal(services).next_followup_on == date(2026, 3, 17)
 
 
 def test_double_click_and_a_stale_card_answer_already_handled(services: Services) -> None:
