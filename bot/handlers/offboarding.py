@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot import jobs
+from bot import audit_text, jobs
 from bot.actions import ActionId, action
 from bot.context import Context
 from bot.handlers.assignment import lead_assigner
@@ -344,27 +344,6 @@ def write_csv(path: Path, rows: Any, fields: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------- /审计
-ACTION_NAMES_ZH = {
-    "customer.create": "新建客户",
-    "contact.create": "新增联系人",
-    "customer.invalid": "标记无效",
-    "customer.reassign": "转派",
-    "customer.handover": "离职交接",
-    "deal.handover": "离职交接",
-    "deal.stage": "阶段变更",
-    "deal.edit": "修改商机",
-    "deal.edit_frozen": "修改冻结字段",
-    "deal.snooze": "延期跟进",
-    "approval.request": "提交审批",
-    "approval.approved": "审批通过",
-    "approval.rejected": "审批驳回",
-    "approval.reassign": "审批改派",
-    "read.sensitive": "查看受限字段",
-    "followup.create": "记录跟进",
-    "deal.open": "新建商机",
-}
-
-
 @router.command("审计", usage="/审计 客户", help="查看某个客户最近的变更记录（主管及以上）")
 def audit_command(ctx: Context, args: str) -> None:
     if not args.strip():
@@ -377,26 +356,10 @@ def audit_command(ctx: Context, args: str) -> None:
     users = {u.id: u.name for u in ctx.uow.users.list(include_offboarded=True)}
     lines = [f"客户「{trail.customer.name}」最近 {len(trail.entries)} 条记录："]
     for e in trail.entries:
-        change = _change_text(e.before, e.after)
+        change = audit_text.change_text(e.before, e.after, tz=ctx.tz, stage_name=ctx.services.pipeline.name,
+                                        user_name=lambda uid: users.get(uid, uid))
         who = users.get(e.actor_id, e.actor_id)
-        what = ACTION_NAMES_ZH.get(e.action, e.action)
-        lines.append(f"{fmt_time(e.at, ctx.tz)} {who} {what}（{e.subject_type} {e.subject_id}）{change}")
+        what = audit_text.action_name(e.action)
+        subject = audit_text.subject_name(e.subject_type, e.subject_id)
+        lines.append(f"{fmt_time(e.at, ctx.tz)} {who} {what}（{subject}）{change}")
     ctx.reply("\n".join(lines))
-
-
-def _change_text(before: dict[str, Any], after: dict[str, Any]) -> str:
-    keys = [k for k in after if k not in ("job_id",)][:4]
-    if not keys:
-        return ""
-    parts = []
-    for k in keys:
-        old = before.get(k)
-        parts.append(
-            f"{k}: {_short(old)} → {_short(after[k])}" if k in before else f"{k}: {_short(after[k])}"
-        )
-    return "：" + "；".join(parts)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
-    return text if len(text) <= 30 else text[:29] + "…"

@@ -244,19 +244,17 @@ def request_regress(
             after=audit.snapshot(deal, _STAGE_FIELDS),
         )
         return RequestResult(deal, True)
-    approval = uow.approvals.add(
-        Approval(
-            None,
-            "stage_regression",
-            deal.id or 0,
-            actor.id,
-            approver.id,
-            {"from": deal.stage, "to": target, "status": deal.status.value},
-            reason,
-            created_at=now,
-        )
-    )
     _stage_change(uow, deal, deal.stage, target, "requested", actor.id, now, reason)
+    return _request_approval(uow, "stage_regression", deal, actor, approver,
+                             {"from": deal.stage, "to": target, "status": deal.status.value}, reason, now)
+
+
+def _request_approval(uow: StageUnitOfWork, kind: str, deal: Deal, actor: User, approver: User,
+                      payload: dict[str, Any], reason: str, now: datetime) -> RequestResult:
+    """File an approval for the approver and audit the request; the deal itself does not change yet."""
+    approval = uow.approvals.add(
+        Approval(None, kind, deal.id or 0, actor.id, approver.id, payload, reason, created_at=now)
+    )
     audit.record(
         uow,
         actor_id=actor.id,
@@ -354,34 +352,8 @@ def request_field_edit(
     ):
         raise Conflict(f"{DEAL_FIELD_NAMES[name]}已有一个待审批的修改申请，请等主管处理后再提交。")
     old = audit.snapshot(deal, (name,)).get(name)
-    approval = uow.approvals.add(
-        Approval(
-            None,
-            "frozen_field",
-            deal.id or 0,
-            actor.id,
-            approver.id,
-            {"field": name, "old": old, "new": value},
-            reason,
-            created_at=now,
-        )
-    )
-    audit.record(
-        uow,
-        actor_id=actor.id,
-        action="approval.request",
-        subject_type="deal",
-        subject_id=deal.id or 0,
-        now=now,
-        after={
-            "approval_id": approval.id,
-            "kind": approval.kind,
-            **approval.payload,
-            "reason": reason,
-            "approver": approver.id,
-        },
-    )
-    return RequestResult(deal, False, approval, approver)
+    return _request_approval(uow, "frozen_field", deal, actor, approver,
+                             {"field": name, "old": old, "new": value}, reason, now)
 
 
 def decide(
