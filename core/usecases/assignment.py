@@ -261,19 +261,16 @@ def set_leave(
         raise InvalidInput(f"休假结束日期 {until:%Y-%m-%d} 已经过去了，请给一个今天或以后的日期。")
     if (until - assigner.today(now)).days > 366:
         raise InvalidInput("休假不能超过一年；长期离开请用离职交接。")
+    return _set_leave(uow, actor, rep, UserStatus.ON_LEAVE, until, "user.leave", now)
+
+
+def _set_leave(uow: StageUnitOfWork, actor: User, rep: User, status: UserStatus, until: date | None,
+               action: str, now: datetime) -> User:
     before = audit.snapshot(rep, ("status", "leave_until"))
-    rep.status, rep.leave_until = UserStatus.ON_LEAVE, until
+    rep.status, rep.leave_until = status, until
     uow.users.save(rep)
-    audit.record(
-        uow,
-        actor_id=actor.id,
-        action="user.leave",
-        subject_type="user",
-        subject_id=rep.id,
-        now=now,
-        before=before,
-        after=audit.snapshot(rep, ("status", "leave_until")),
-    )
+    audit.record(uow, actor_id=actor.id, action=action, subject_type="user", subject_id=rep.id, now=now,
+                 before=before, after=audit.snapshot(rep, ("status", "leave_until")))
     return rep
 
 
@@ -285,17 +282,4 @@ def end_leave(uow: StageUnitOfWork, actor: User, rep: User, now: datetime) -> Us
         raise PermissionDenied("只有本人、主管或人事可以结束休假。")
     if rep.status != UserStatus.ON_LEAVE:
         raise Conflict(f"{rep.name}当前没有在休假。")
-    before = audit.snapshot(rep, ("status", "leave_until"))
-    rep.status, rep.leave_until = UserStatus.ACTIVE, None
-    uow.users.save(rep)
-    audit.record(
-        uow,
-        actor_id=actor.id,
-        action="user.leave_end",
-        subject_type="user",
-        subject_id=rep.id,
-        now=now,
-        before=before,
-        after=audit.snapshot(rep, ("status", "leave_until")),
-    )
-    return rep
+    return _set_leave(uow, actor, rep, UserStatus.ACTIVE, None, "user.leave_end", now)

@@ -41,3 +41,21 @@ def test_followup_command_asks_which_deal_and_accepts_a_typed_number(services: S
     assert "请选择一个" in answers[2]
     assert "【跟进已记录】" in answers[3] and "下次跟进：2026-03-11" in answers[3]
     assert recorded(services) == [(1, "visit")]
+
+
+def test_commands_on_a_merged_or_invalid_customer_say_so_instead_of_suggesting_a_new_one(
+    services: Services,
+) -> None:
+    out = run(services, """
+        !now 2026-03-10 10:00
+        @zhangsan: /新客户 恒康医疗 张伟 13812345678
+        @zhangsan: /新客户 仁济康复 李经理 13912345678
+        @zhangsan: /新客户 华美口腔 王总 13712345678
+        @zhaoqiang: /合并 恒康医疗 仁济康复 重复录入
+        @zhangsan: /无效 华美口腔 空号
+        @zhangsan: /推进 仁济康复 初步接触
+        @zhangsan: /跟进 华美口腔 电话
+    """)
+    merged, invalid = replies(out, "zhangsan")[-2:]
+    assert "已合并到「恒康医疗」" in merged and "/新客户" not in merged
+    assert "已标记为无效" in invalid and "空号" in invalid and "/新客户" not in invalid
