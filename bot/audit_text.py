@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.handlers.common import fmt_amount
 from core.model import CONCLUSION_NAMES_ZH, METHOD_NAMES_ZH, NEXT_ACTION_NAMES_ZH
 
 ACTION_NAMES_ZH = {
@@ -44,21 +45,66 @@ ACTION_NAMES_ZH = {
     "read.sensitive": "查看受限字段",
     "read.export": "导出数据",
 }
-SUBJECT_NAMES_ZH = {"customer": "客户", "deal": "商机", "followup": "跟进", "contact": "联系人",
-                    "user": "同事", "approval": "审批", "alert": "提醒"}
-FIELD_NAMES_ZH = {
-    "name": "名称", "title": "名称", "contact": "联系人", "phone": "电话", "email": "邮箱", "source": "来源",
-    "stage": "阶段", "status": "状态", "lost_reason": "流失原因", "invalid_reason": "无效原因",
-    "owner_id": "负责人", "amount": "金额", "products": "产品", "payment_terms": "付款条件",
-    "competitor": "竞品", "next_followup_on": "下次跟进", "method": "方式", "conclusion": "结论",
-    "next_action": "下一步", "reason": "原因", "field": "字段", "old": "原值", "new": "新值",
-    "merged_into": "合并到", "note": "说明", "kind": "类型", "from_stage": "原阶段", "to_stage": "新阶段",
+SUBJECT_NAMES_ZH = {
+    "customer": "客户",
+    "deal": "商机",
+    "followup": "跟进",
+    "contact": "联系人",
+    "user": "同事",
+    "approval": "审批",
+    "alert": "提醒",
 }
-STATUS_NAMES_ZH = {"open": "进行中", "won": "已签约", "lost": "已流失", "active": "正常", "invalid": "无效",
-                   "merged": "已合并", "voided": "已取消", "pending": "待审批", "approved": "已批准",
-                   "rejected": "已驳回"}
-SOURCE_NAMES_ZH = {"chat": "聊天", "command": "命令", "voice": "语音", "card": "卡片", "import": "导入",
-                   "call": "通话", "api": "接口"}
+FIELD_NAMES_ZH = {
+    "name": "名称",
+    "title": "名称",
+    "contact": "联系人",
+    "phone": "电话",
+    "email": "邮箱",
+    "source": "来源",
+    "stage": "阶段",
+    "status": "状态",
+    "lost_reason": "流失原因",
+    "invalid_reason": "无效原因",
+    "owner_id": "负责人",
+    "amount": "金额",
+    "products": "产品",
+    "payment_terms": "付款条件",
+    "competitor": "竞品",
+    "next_followup_on": "下次跟进",
+    "method": "方式",
+    "conclusion": "结论",
+    "next_action": "下一步",
+    "reason": "原因",
+    "field": "字段",
+    "old": "原值",
+    "new": "新值",
+    "merged_into": "合并到",
+    "note": "说明",
+    "kind": "类型",
+    "from_stage": "原阶段",
+    "to_stage": "新阶段",
+}
+STATUS_NAMES_ZH = {
+    "open": "进行中",
+    "won": "已签约",
+    "lost": "已流失",
+    "active": "正常",
+    "invalid": "无效",
+    "merged": "已合并",
+    "voided": "已取消",
+    "pending": "待审批",
+    "approved": "已批准",
+    "rejected": "已驳回",
+}
+SOURCE_NAMES_ZH = {
+    "chat": "聊天",
+    "command": "命令",
+    "voice": "语音",
+    "card": "卡片",
+    "import": "导入",
+    "call": "通话",
+    "api": "接口",
+}
 MAX_PARTS = 4
 
 
@@ -70,8 +116,14 @@ def subject_name(subject_type: str, subject_id: str) -> str:
     return f"{SUBJECT_NAMES_ZH.get(subject_type, '记录')} #{subject_id}"
 
 
-def change_text(before: dict[str, Any], after: dict[str, Any], *, tz: ZoneInfo,
-                stage_name: Callable[[str], str], user_name: Callable[[str], str]) -> str:
+def change_text(
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    tz: ZoneInfo,
+    stage_name: Callable[[str], str],
+    user_name: Callable[[str], str],
+) -> str:
     """「阶段：线索 → 初步接触；流失原因：价格太高」: changed or new values of the known fields."""
 
     def show(key: str, value: Any) -> str:
@@ -94,6 +146,8 @@ def change_text(before: dict[str, Any], after: dict[str, Any], *, tz: ZoneInfo,
 
 
 def _same(a: Any, b: Any) -> bool:
+    if a == "***" or b == "***":  # masked for this reader: the change is there, its values are not shown
+        return False
     if a == b:
         return True
     da, db = _as_time(a), _as_time(b)  # the same instant written with another offset
@@ -110,8 +164,9 @@ def _as_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _value(key: str, value: Any, tz: ZoneInfo, stage_name: Callable[[str], str],
-           user_name: Callable[[str], str]) -> str:
+def _value(
+    key: str, value: Any, tz: ZoneInfo, stage_name: Callable[[str], str], user_name: Callable[[str], str]
+) -> str:
     if value is None or value == "" or value == []:
         return "空"
     if isinstance(value, bool):
@@ -119,6 +174,8 @@ def _value(key: str, value: Any, tz: ZoneInfo, stage_name: Callable[[str], str],
     when = _as_time(value)
     if when is not None:
         return when.astimezone(tz).strftime("%m-%d %H:%M")
+    if key in ("amount", "old", "new") and isinstance(value, int | float):
+        return fmt_amount(float(value))
     text = str(value)
     if key in ("stage", "from_stage", "to_stage"):
         return stage_name(text)
@@ -130,7 +187,11 @@ def _value(key: str, value: Any, tz: ZoneInfo, stage_name: Callable[[str], str],
         return user_name(text)
     if key == "field":
         return FIELD_NAMES_ZH.get(text, text)
-    names = {"method": METHOD_NAMES_ZH, "conclusion": CONCLUSION_NAMES_ZH, "next_action": NEXT_ACTION_NAMES_ZH}
+    names = {
+        "method": METHOD_NAMES_ZH,
+        "conclusion": CONCLUSION_NAMES_ZH,
+        "next_action": NEXT_ACTION_NAMES_ZH,
+    }
     if key in names:
         return next((zh for k, zh in names[key].items() if k.value == text), text)
     if isinstance(value, list | dict):

@@ -25,10 +25,33 @@ def call_from_json(data: Any) -> CallInput:
     try:
         model = CallLog.model_validate(data)
     except pydantic.ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-        raise InvalidInput(f"通话记录格式不对：{problems}") from err
+        problems = "；".join(_problem(e) for e in err.errors())
+        raise InvalidInput(f"通话记录格式不对：{problems}。") from err
     return CallInput(call_id=model.call_id, rep_id=model.rep, customer_phone=model.customer_phone,
                      started_at=model.started_at, duration_s=model.duration_s, transcript=model.transcript)
+
+
+FIELD_NAMES_ZH = {"call_id": "通话编号", "rep": "销售账号", "customer_phone": "客户电话", "started_at": "开始时间",
+                  "duration_s": "通话时长，秒", "transcript": "通话文字", "id": "编号"}
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error in Chinese; the key stays, the phone system's developers need it."""
+    key = ".".join(str(p) for p in error["loc"])
+    label = f"{key}（{FIELD_NAMES_ZH[key]}）" if key in FIELD_NAMES_ZH else key
+    kind = str(error["type"])
+    limit = (error.get("ctx") or {}).get("ge")
+    if kind == "missing":
+        return f"{label}缺少"
+    if kind.startswith(("datetime", "date")):
+        return f"{label}不是有效的时间，例如 2026-03-10T10:00:00+08:00"
+    if kind == "greater_than_equal":
+        return f"{label}不能小于 {limit}"
+    if kind.startswith("int"):
+        return f"{label}应为整数"
+    if kind.startswith("string"):
+        return f"{label}应为文字"
+    return f"{label}的值不对"
 
 
 def facts_from(services: Services, data: dict[str, Any]) -> CallFacts:

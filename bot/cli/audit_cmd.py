@@ -32,6 +32,17 @@ def run(args: argparse.Namespace) -> int:
         subject_type, _, subject_id = args.subject.rpartition(":")
         subject_type = subject_type or None
     with services.uow_factory() as uow:
+        if args.user and uow.users.get(args.user) is None:
+            return fail(f"没有用户「{args.user}」（--user 写 userid，例如 zhangsan）。")
+        if subject_id and not subject_id.isdigit() and subject_type in (None, "customer"):
+            # a customer's name instead of its id
+            found = uow.customers.by_name(subject_id.strip())
+            if not found:
+                return fail(f"没有找到客户「{subject_id}」。--subject 写 customer:12、12 或客户全称。")
+            if len(found) > 1:
+                ids = "、".join(f"customer:{c.id}" for c in found)
+                return fail(f"有 {len(found)} 个客户叫「{subject_id}」，请用编号：{ids}")
+            subject_type, subject_id = "customer", str(found[0].id)
         entries = uow.history.audit(subject_type=subject_type, subject_id=subject_id, actor_id=args.user,
                                     since=since, limit=args.limit)
     for e in entries:

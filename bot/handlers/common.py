@@ -16,7 +16,10 @@ from core.model import (
 )
 
 METHODS = {v: k for k, v in METHOD_NAMES_ZH.items()} | {"上门": Method.VISIT, "见面": Method.VISIT,
-                                                       "视频": Method.VIDEO, "邮箱": Method.EMAIL}
+                                                       "面谈": Method.VISIT, "上门拜访": Method.VISIT,
+                                                       "打电话": Method.PHONE, "电联": Method.PHONE,
+                                                       "通话": Method.PHONE, "视频": Method.VIDEO,
+                                                       "邮箱": Method.EMAIL}
 CONCLUSIONS = {v: k for k, v in CONCLUSION_NAMES_ZH.items()} | {"有意向": Conclusion.ADVANCE,
                                                                "犹豫": Conclusion.HOLD,
                                                                "不考虑": Conclusion.REJECT}

@@ -10,7 +10,14 @@ from bot.router import Router, split_args
 from bot.types import Button, Card
 from bot.visibility import audit_reads, show_amount, viewer_for
 from core.errors import InvalidInput, PermissionDenied
-from core.model import Customer, CustomerStatus
+from core.model import (
+    CONCLUSION_NAMES_ZH,
+    METHOD_NAMES_ZH,
+    NEXT_ACTION_NAMES_ZH,
+    Customer,
+    CustomerStatus,
+    FollowUp,
+)
 from core.usecases.customers import (
     CreateCustomerResult,
     NewCustomer,
@@ -207,7 +214,7 @@ def find_customer(ctx: Context, args: str) -> None:
     viewer = viewer_for(ctx.services, ctx.user)
     for view in views:
         card = customer_card(ctx, view.customer, title=view.customer.name)
-        recent = [f"{fmt_time(f.occurred_at, ctx.tz)} {f.raw_text[:30]}" for f in view.recent]
+        recent = [f"{fmt_time(f.occurred_at, ctx.tz)} {_gist(f)}" for f in view.recent]
         if recent:
             card = Card(title=card.title, fields=(*card.fields, ("最近跟进", "；".join(recent))))
         amounts = [d.amount for d in view.deals if d.amount]
@@ -217,6 +224,16 @@ def find_customer(ctx: Context, args: str) -> None:
             card = Card(title=card.title, fields=(*card.fields, ("金额", show_amount(shown))))
         ctx.reply_card(card)
     audit_reads(ctx.uow, viewer, ctx.now, via="customer_card")
+
+
+def _gist(f: FollowUp) -> str:
+    """A follow-up in a few words: what the rep wrote, or for a /跟进 command its fields."""
+    if f.raw_text and not f.raw_text.startswith(("/", "／")):
+        return f.raw_text if len(f.raw_text) <= 30 else f.raw_text[:29] + "…"
+    parts = [METHOD_NAMES_ZH[f.method] if f.method else "",
+             CONCLUSION_NAMES_ZH[f.conclusion] if f.conclusion else "",
+             f"下一步：{NEXT_ACTION_NAMES_ZH[f.next_action]}" if f.next_action else ""]
+    return " · ".join(p for p in parts if p) or "（无内容）"
 
 
 INVALID_EXAMPLE = "例如：/无效 恒康医疗 重复录入"

@@ -155,10 +155,22 @@ def advance_command(ctx: Context, args: str) -> None:
     if len(parts) < 2:
         raise InvalidInput("请告诉我客户和要推进到的阶段。", hint=_stages_hint(ctx, ADVANCE_EXAMPLE))
     rules = stage_rules(ctx.services)
-    target = rules.resolve(parts[-1])
-    customer = resolve_customer(ctx.uow, ctx.user, " ".join(parts[:-1]))
+    target, customer_words = _stage_and_rest(rules, parts)
+    customer = resolve_customer(ctx.uow, ctx.user, " ".join(customer_words))
     uploads = [_store(ctx, a) for a in _attachments(ctx)]
     _with_deal(ctx, customer, "advance", {"target": target.key, "uploads": uploads})
+
+
+def _stage_and_rest(rules: StageRules, parts: list[str]) -> tuple[Any, list[str]]:
+    """The stage is the last word; "/推进 方案演示 恒康医疗" (stage first) is understood too."""
+    try:
+        return rules.resolve(parts[-1]), parts[:-1]
+    except InvalidInput:
+        try:
+            return rules.resolve(parts[0]), parts[1:]
+        except InvalidInput:
+            pass
+        raise
 
 
 @_runner("advance")
@@ -546,6 +558,8 @@ def new_deal_command(ctx: Context, args: str) -> None:
 FIELD_WORDS = {
     "金额": "amount",
     "预算": "amount",
+    "价格": "amount",
+    "合同金额": "amount",
     "产品": "products",
     "产品线": "products",
     "付款条件": "payment_terms",

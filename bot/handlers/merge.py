@@ -9,7 +9,7 @@ from bot.types import Button, Card
 from core.errors import Ambiguous, InvalidInput, NotFound
 from core.model import Customer, CustomerStatus
 from core.usecases.customers import find_visible_customers, resolve_customer
-from core.usecases.merge import MergeResult, merge_customers, undo_merge
+from core.usecases.merge import MergeResult, merge_customers, require_merger, undo_merge
 
 router = Router("merge")
 
@@ -21,6 +21,7 @@ def merge_command(ctx: Context, args: str) -> None:
     parts = split_args(args)
     if len(parts) < 2:
         raise InvalidInput("请告诉我保留哪个客户、合并哪个客户。", hint=EXAMPLE)
+    require_merger(ctx.user)  # say who may merge before looking anything up
     winner = resolve_customer(ctx.uow, ctx.user, parts[0])
     loser = resolve_customer(ctx.uow, ctx.user, parts[1])
     result = merge_customers(ctx.uow, ctx.user, winner, loser, " ".join(parts[2:]) or "重复客户", ctx.now)

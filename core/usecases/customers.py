@@ -224,6 +224,7 @@ def resolve_customer(uow: UnitOfWork, actor: User, keyword: str) -> Customer:
         return exact[0]
     matches = [c for c in find_visible_customers(uow, actor, keyword) if c.status == CustomerStatus.ACTIVE]
     if not matches:
+        _explain_inactive(uow, actor, keyword.strip())
         raise NotFound(f"没有找到客户「{keyword}」。", hint="可以用 /新客户 公司 联系人 电话 新建。")
     exact = [c for c in matches if c.name == keyword.strip()]
     if len(exact) == 1:
@@ -232,6 +233,21 @@ def resolve_customer(uow: UnitOfWork, actor: User, keyword: str) -> Customer:
         raise Ambiguous(f"「{keyword}」匹配到 {len(matches)} 个客户，请说得更具体一些：",
                         [(c.id or 0, c.name) for c in matches[:6]])
     return matches[0]
+
+
+def _explain_inactive(uow: UnitOfWork, actor: User, name: str) -> None:
+    """A merged or invalid customer by that exact name: say so, rather than suggest creating a duplicate."""
+    for c in uow.customers.by_name(name):
+        if not permissions.can_see_customer(actor, c):
+            continue
+        if c.status == CustomerStatus.MERGED and c.merged_into:
+            keeper = uow.customers.get(c.merged_into)
+            keeper_name = keeper.name if keeper else "另一个客户"
+            raise NotFound(f"客户「{c.name}」已合并到「{keeper_name}」，请对「{keeper_name}」操作。",
+                           hint=f"如果合并错了，主管可以 /撤销合并 {c.name}。")
+        if c.status == CustomerStatus.INVALID:
+            raise NotFound(f"客户「{c.name}」已标记为无效（原因：{c.invalid_reason or '—'}），不能再操作。",
+                           hint="如需恢复，请联系主管。")
 
 
 def lookup_customer(uow: UnitOfWork, actor: User, keyword: str) -> list[CustomerView]:

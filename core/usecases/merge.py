@@ -31,6 +31,9 @@ def _require_merger(actor: User, *customers: Customer) -> None:
             raise PermissionDenied(f"客户「{customer.name}」不在您的管理范围内，不能合并。")
 
 
+require_merger = _require_merger  # handlers check the role before looking customers up
+
+
 def merge_customers(uow: UnitOfWork, actor: User, winner: Customer, loser: Customer, reason: str,
                     now: datetime) -> MergeResult:
     """Move the loser's contacts, deals, follow-ups, calls and files to the winner; keep the loser."""

@@ -431,10 +431,10 @@ def test_audit_trail_for_managers_in_scope_with_amounts_masked(services: Service
     )
     manager = replies(out, "zhaoqiang")[0]
     assert "客户「客户zhangsan001」最近" in manager and "新建客户" in manager and "张三" in manager
-    assert "修改商机" in manager and "amount: *** → ***" in manager and "800000.0" not in manager
+    assert "修改商机" in manager and "金额：*** → ***" in manager and "800000.0" not in manager
     assert "没有找到客户" in replies(out, "qianmin")[0]  # another team's customer: out of scope
     assert "只有主管/总监/管理员可以查看审计记录" in replies(out, "zhangsan")[-1]
-    assert "amount: 100000.0 → 800000.0" in replies(out, "wangzong")[0]
+    assert "金额：10 万元 → 80 万元" in replies(out, "wangzong")[0]
 
 
 def test_the_audit_log_has_no_update_or_delete_path(services: Services) -> None:

@@ -25,12 +25,17 @@ def followups(services: Services) -> list[tuple[str, str | None]]:
     return [(name, when.isoformat() if when else None) for name, when in rows]
 
 
-def test_a_new_followup_sent_instead_of_the_date_is_recorded_not_taken_as_the_date(services: Services) -> None:
-    out = run(services, """
+def test_a_new_followup_sent_instead_of_the_date_is_recorded_not_taken_as_the_date(
+    services: Services,
+) -> None:
+    out = run(
+        services,
+        """
         !now 2026-03-10 16:40
         @zhangsan: 电话联系了仁济康复器械的李经理，对方嫌价格高
         @zhangsan: 下午拜访了恒康医疗的张伟 138 1234 5678，关注交付周期，预算50万，下周三约演示
-    """)
+    """,
+    )
     answers = replies(out, "zhangsan")
     assert "先不设下次跟进" in answers[2] and "仁济康复器械" in answers[2]
     assert "【跟进已记录】" in answers[3] and "恒康医疗（新建）" in answers[3]
@@ -38,22 +43,28 @@ def test_a_new_followup_sent_instead_of_the_date_is_recorded_not_taken_as_the_da
 
 
 def test_a_date_answer_naming_the_same_customer_is_still_the_date(services: Services) -> None:
-    run(services, """
+    run(
+        services,
+        """
         !now 2026-03-10 16:40
         @zhangsan: 电话联系了仁济康复器械的李经理，对方嫌价格高
         @zhangsan: 下周三再去仁济康复器械拜访
-    """)
+    """,
+    )
     assert followups(services) == [("仁济康复器械", "2026-03-18")]
 
 
 def test_a_new_followup_sent_instead_of_the_customer_is_recorded_and_the_old_one_explained(
     services: Services,
 ) -> None:
-    out = run(services, """
+    out = run(
+        services,
+        """
         !now 2026-03-10 10:00
         @zhangsan: 拜访了客户，聊得不错
         @zhangsan: 今天上午去了华美口腔，王总说下周五签合同
-    """)
+    """,
+    )
     answers = replies(out, "zhangsan")
     assert "拜访了客户，聊得不错" in answers[1] and "没有记录" in answers[1]
     assert "华美口腔" in answers[2] and "王总" in answers[2] and "2026-03-20" in answers[2]
@@ -61,11 +72,14 @@ def test_a_new_followup_sent_instead_of_the_customer_is_recorded_and_the_old_one
 
 
 def test_a_plain_customer_answer_still_completes_the_pending_followup(services: Services) -> None:
-    run(services, """
+    run(
+        services,
+        """
         !now 2026-03-10 10:00
         @zhangsan: 拜访了客户，聊得不错，下周一再联系
         @zhangsan: 恒康医疗
-    """)
+    """,
+    )
     assert followups(services) == [("恒康医疗", "2026-03-16")]
 
 
@@ -82,10 +96,14 @@ def customers(services: Services) -> list[str]:
 
 
 def test_typing_yes_to_the_link_question_links_and_records_the_waiting_followup(services: Services) -> None:
-    out = run(services, LINK_QUESTION + """
+    out = run(
+        services,
+        LINK_QUESTION
+        + """
         @zhangsan: 好的
         @zhangsan > 新建客户
-    """)
+    """,
+    )
     answers = replies(out, "zhangsan")
     assert "已关联到已有客户" in answers[2] and "【跟进已记录】" in answers[3]
     assert "已处理" in answers[-1]  # the card was claimed by the typed answer: no second customer
@@ -102,7 +120,9 @@ def test_typing_new_creates_the_customer_and_records_the_followup(services: Serv
 def press_link_card(services: Services, who: str, label: str) -> list[str]:
     """`who` presses a button of the latest "是否关联到 X？" card (sent to zhangsan)."""
     with services.uow_factory() as uow:
-        cards = uow.session.scalars(select(CardRow).filter(CardRow.user_id == "zhangsan").order_by(CardRow.seq)).all()
+        cards = uow.session.scalars(
+            select(CardRow).filter(CardRow.user_id == "zhangsan").order_by(CardRow.seq)
+        ).all()
         link = [c for c in cards if c.body["title"].startswith("是否关联")][-1]
         card_id, buttons = link.id, link.body["buttons"]
     action_id = next(b["action_id"] for b in buttons if b["label"] == label)
@@ -125,6 +145,8 @@ def test_the_link_card_still_works_after_another_message_and_nothing_is_lost(ser
 
 def test_someone_else_pressing_the_link_card_is_told_it_is_not_theirs(services: Services) -> None:
     run(services, LINK_QUESTION)
-    lines = press_link_card(services, "lisi", "新建客户") + press_link_card(services, "zhaoliu", "关联到已有客户")
+    lines = press_link_card(services, "lisi", "新建客户") + press_link_card(
+        services, "zhaoliu", "关联到已有客户"
+    )
     assert len(lines) == 2 and all("不是发给您的" in line for line in lines)
     assert customers(services) == ["恒康医疗"] and followups(services) == []

@@ -22,10 +22,14 @@ def test_a_done_note_that_names_the_next_date_sets_it(services: Services) -> Non
 
 
 def test_a_done_note_without_a_date_asks_for_the_next_one(services: Services) -> None:
-    out = run(services, DUE + """
+    out = run(
+        services,
+        DUE
+        + """
         @zhangsan: 电话沟通了，客户还在比较
         @zhangsan: 下周一
-    """)
+    """,
+    )
     answers = replies(out, "zhangsan")
     assert "下次什么时候跟进" in answers[-2]
     assert "2026-03-16" in answers[-1]
