@@ -11,7 +11,16 @@ classes, translates it, hands it to an in-memory deduping dispatcher (optionally
 - paced: frames sent at `--rate` per second → p50/p99 ack latency (send → ack received).
 Baseline in the same run: a bare websocket client (the `websockets` library, no SDK, no dispatcher)
 that parses each frame and acks it at once, against the same gateway code path.
-End-to-end follow-ups/s through the real app is left to the app-level benchmark.
+
+With `--e2e`, end to end through the real app instead: a spawned process runs crmbot (`bot.app.build_app`,
+SQLite in a temp dir, the demo org with DingTalk staff ids, 20 customers per rep), whose Stream client
+connects to the fake in this process. Six reps send one `/跟进` command per frame: paced at --rate, then
+a burst of N. A follow-up counts when its reply reached the fake's robot/card API; the database is
+checked afterwards (every inbox row done, every follow-up stored).
+
+    .venv/bin/python bench/dingtalk_stream.py --e2e [--n 3000] [--rate 500]
+
+Target (issue 10): end-to-end follow-ups/s through the real app on SQLite, beside the figures above.
 """
 
 from __future__ import annotations
@@ -20,9 +29,13 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing as mp
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import websockets
 
@@ -129,6 +142,136 @@ async def echo_run(fake: FakeDingTalk, n: int, rate: float) -> dict[str, float]:
     }
 
 
+# ---------------------------------------------------------------------------------- end to end
+REPS = ("zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhouba")
+CUSTOMERS_PER_REP = 20
+
+
+def _customer_name(rep: str, i: int) -> str:
+    return f"{rep}客户{i:02d}科技"
+
+
+def _seed(services: Any) -> None:
+    from core.usecases.customers import NewCustomer, create_customer
+    from core.usecases.users import DEMO_ORG, UserInput, upsert_users
+
+    now = services.clock.now()
+    with services.uow_factory() as uow:
+        users = [UserInput(**{**u.__dict__, "wecom_userid": u.id.capitalize(), "dingtalk_staffid": f"staff_{u.id}"})
+                 for u in DEMO_ORG]
+        upsert_users(uow, "bench", users, now)
+        for n, rep_id in enumerate(REPS):
+            rep = uow.users.get(rep_id)
+            for i in range(CUSTOMERS_PER_REP):
+                create_customer(uow, rep, NewCustomer(_customer_name(rep_id, i), f"联系人{i}", f"139{n:02d}00{i:04d}"),
+                                now, dedup=services.dedup, pipeline=services.pipeline, force_new=True)
+        uow.commit()
+
+
+def _db_stats(services: Any) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from storage.models import FollowUpRow, InboxRow, OutboxRow
+
+    with services.uow_factory() as uow:
+        s = uow.session
+        return {
+            "followups": s.scalar(select(func.count()).select_from(FollowUpRow)),
+            "inbox": dict(s.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()),
+            "outbox": dict(s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()),
+        }
+
+
+def _serve_app(conn: Any, dingtalk: dict[str, Any], data_dir: str) -> None:
+    """The real crmbot (build_app, SQLite); its Stream client connects to the fake in the parent."""
+    sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+    logging.basicConfig(level=logging.WARNING)
+
+    async def run() -> None:
+        from aiohttp import web
+
+        from bot.app import build_app
+        from bot.settings import load_settings
+
+        settings = load_settings(None, database_url=f"sqlite:///{data_dir}/crmbot.db", data_dir=data_dir,
+                                 dingtalk=dingtalk)
+        bot = build_app(settings)
+        _seed(bot.services)
+        runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()  # starts the Stream client
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        conn.send("ready")
+        loop = asyncio.get_running_loop()
+        while await loop.run_in_executor(None, conn.recv) == "stats":
+            conn.send(await asyncio.to_thread(_db_stats, bot.services))
+        await runner.cleanup()
+
+    asyncio.run(run())
+
+
+async def e2e(n: int, rate: float) -> None:
+    with FakeDingTalk() as fake:
+        parent, child = mp.Pipe()
+        data_dir = tempfile.mkdtemp(prefix="crmbot-bench-")
+        server = mp.get_context("spawn").Process(
+            target=_serve_app, args=(child, {**fake.settings().model_dump(mode="json"),
+                                             "client_secret": fake.client_secret}, data_dir), daemon=True)
+        server.start()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, parent.recv)
+            await fake.wait_connections(1, timeout=30)
+            counter = iter(range(10**9))
+            first_day = datetime.now(UTC).date() + timedelta(days=2)
+
+            def frames(count: int) -> list[dict[str, Any]]:
+                out = []
+                for _ in range(count):
+                    k = next(counter)
+                    rep, j = REPS[k % len(REPS)], k // len(REPS)
+                    day = first_day + timedelta(days=j // CUSTOMERS_PER_REP)
+                    text = f"/跟进 {_customer_name(rep, j % CUSTOMERS_PER_REP)} 电话 推进 报价 {day:%Y-%m-%d}"
+                    out.append(fake.bot_frame(bot_text(text, msg_id=f"e2e-{k}", staff_id=f"staff_{rep}")))
+                return out
+
+            def answered() -> int:
+                return len(fake.sent_messages) + len(fake.cards)
+
+            warm = frames(200)
+            fake.push_many(warm)
+            await fake.wait_until(lambda: answered() >= len(warm), 120, "warm-up replies")
+            print(f"end to end through the real app (SQLite, {len(REPS)} reps, /跟进 commands), {n} frames per run")
+            print(f"{'':22}{'acked/s':>10}{'ack p50 ms':>12}{'ack p99 ms':>12}{'follow-ups/s':>14}{'last reply after last ack':>28}")
+            for name, run_rate in ((f"paced {rate:.0f}/s", rate), ("burst", 0.0)):
+                batch = frames(n)
+                fake.acks.clear()
+                base = answered()
+                t0 = time.perf_counter()
+                if run_rate:
+                    step = max(1, int(run_rate / 200))
+                    for i in range(0, n, step):
+                        fake.push_many(batch[i:i + step])
+                        delay = t0 + (i + step) / run_rate - time.perf_counter()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                else:
+                    fake.push_many(batch)
+                await fake.wait_acks(n, timeout=300)
+                acked = time.perf_counter()
+                await fake.wait_until(lambda b=base: answered() - b >= n, 300, "replies")
+                done = time.perf_counter()
+                lat = [a.latency for a in fake.acks if a.latency is not None]
+                print(f"{name:22}{n / (acked - t0):>10,.0f}{_pct(lat, 0.5) * 1000:>12.2f}{_pct(lat, 0.99) * 1000:>12.2f}"
+                      f"{n / (done - t0):>14,.0f}{(done - acked) * 1000:>25,.0f} ms")
+            parent.send("stats")
+            stats = await loop.run_in_executor(None, parent.recv)
+            print(f"database: {stats['followups']} follow-ups of {len(warm) + 2 * n}; inbox {stats['inbox']}; "
+                  f"outbox {stats['outbox']}")
+        finally:
+            parent.send("stop")
+            await loop.run_in_executor(None, server.join, 15)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,8 +279,12 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="frames per run")
     parser.add_argument("--rate", type=float, default=1000.0, help="frames/s in the paced (latency) run")
     parser.add_argument("--inbox-ms", type=float, default=0.0, help="simulated inbox write time per event")
+    parser.add_argument("--e2e", action="store_true", help="through the real app (SQLite) instead")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.e2e:
+        await e2e(args.n, args.rate)
+        return
     with FakeDingTalk() as fake:
         echo = await echo_run(fake, args.n, args.rate)
         adapter = await adapter_run(fake, args.n, args.rate, args.inbox_ms)

@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -240,15 +241,22 @@ async def e2e(n: int, rate: float) -> None:
         base = f"http://127.0.0.1:{port}"
         driver = WeComDriver(fake, base + "/wecom/callback")
 
-        def batch(count: int, tag: int) -> list[tuple[str, bytes]]:
+        # every reply must differ (WeCom, and the fake, drop an identical text to the same user
+        # within duplicate_check_seconds): each message gets its own (customer, next date) pair
+        pairs = iter(range(10**9))
+        first_day = datetime.now(UTC).date() + timedelta(days=2)
+
+        def batch(count: int) -> list[tuple[str, bytes]]:
             out = []
-            for i in range(count):
-                rep = REPS[i % len(REPS)]
-                text = f"/跟进 {_customer_name(rep, (i // len(REPS) + tag) % CUSTOMERS_PER_REP)} 电话 推进 报价 -"
+            for _ in range(count):
+                k = next(pairs)
+                rep, k = REPS[k % len(REPS)], k // len(REPS)
+                day = first_day + timedelta(days=k // CUSTOMERS_PER_REP)
+                text = f"/跟进 {_customer_name(rep, k % CUSTOMERS_PER_REP)} 电话 推进 报价 {day:%Y-%m-%d}"
                 out.append(driver.encrypt(driver.text_xml(rep.capitalize(), text)))
             return out
 
-        warm, paced, burst = batch(200, 0), batch(n, 1), batch(n, 2)
+        warm, paced, burst = batch(200), batch(n), batch(n)
         connector = aiohttp.TCPConnector(limit=200)
         async with aiohttp.ClientSession(connector=connector) as session:
             url = base + "/wecom/callback"

@@ -16,19 +16,30 @@ log = logging.getLogger(__name__)
 
 
 class AsyncDispatcher:
-    """Implements `bot.types.Dispatcher` for the channel adapters."""
+    """Implements `bot.types.Dispatcher` for the channel adapters.
 
-    def __init__(self, services: Services, *, workers: int = 4, on_done: Callable[[], None] | None = None,
+    The inbox writes that gate a platform ack run on their own thread: queued behind handler
+    work on a shared pool, an ack would wait for every event received before it to be handled.
+    """
+
+    def __init__(self, services: Services, *, workers: int | None = None, on_done: Callable[[], None] | None = None,
                  senders: Mapping[str, object] | None = None) -> None:
         self.services = services
         self.senders = senders if senders is not None else {}
+        if workers is None:
+            # SQLite has one writer and the handlers are CPU-bound under the GIL: more threads only
+            # add switching (measured: 1 thread answered 15-40% more follow-ups/s than 4); a server
+            # database overlaps its round trips across threads
+            engine = getattr(services.uow_factory, "engine", None)
+            workers = 1 if engine is not None and engine.dialect.name == "sqlite" else 4
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmbot-db")
+        self.inbox_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmbot-inbox")
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_done = on_done
 
     async def accept(self, event: IncomingMessage | CardAction) -> bool:
         loop = asyncio.get_running_loop()
-        inbox_id = await loop.run_in_executor(self.executor, record_inbound, self.services, event)
+        inbox_id = await loop.run_in_executor(self.inbox_executor, record_inbound, self.services, event)
         if inbox_id is None:
             return False  # a platform retry of something we already have
         task = asyncio.create_task(self._work(event, inbox_id))
@@ -71,4 +82,5 @@ class AsyncDispatcher:
             await asyncio.wait(list(self.tasks), timeout=timeout)
 
     def close(self) -> None:
+        self.inbox_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)

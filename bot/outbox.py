@@ -10,18 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.cards import card_from_dict
 from bot.services import Services
 from bot.types import ChannelSender, SendError, SendResult
 from storage.messaging import OutgoingMessage
+from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
+# Outcomes are written in one transaction per this many sends, not one per send (a transaction
+# per message cost as much as the handler's own). A crash loses at most these marks: the rows
+# are sent again once their lease runs out, as the one row in flight always could be.
+RECORD_EVERY = 10
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -59,37 +64,46 @@ async def drain_once(services: Services, senders: dict[str, ChannelSender], *, l
             return rows
 
     rows = await asyncio.to_thread(claim)
-    for msg in rows:
+    outcomes: list[tuple[OutgoingMessage, SendResult | SendError]] = []
+    for msg in rows:  # one at a time, in order: a user's messages arrive in the order they were written
         sender = senders[msg.channel]
         try:
-            result = await deliver(sender, msg)
+            outcomes.append((msg, await deliver(sender, msg)))
         except SendError as err:
-            await asyncio.to_thread(_record_failure, services, msg, err)
-            continue
+            outcomes.append((msg, err))
         except Exception as err:  # a bug in a sender must not stop the drainer
             log.exception("sender %s crashed on outbox row %s", msg.channel, msg.id)
-            await asyncio.to_thread(_record_failure, services, msg, SendError(str(err), retryable=True))
-            continue
-        await asyncio.to_thread(_record_success, services, msg, result)
+            outcomes.append((msg, SendError(str(err), retryable=True)))
+        if len(outcomes) >= RECORD_EVERY:
+            await asyncio.to_thread(_record, services, outcomes)
+            outcomes = []
+    if outcomes:
+        await asyncio.to_thread(_record, services, outcomes)
     return len(rows)
 
 
-def _record_success(services: Services, msg: OutgoingMessage, result: SendResult) -> None:
-    with services.uow_factory() as uow:
-        uow.outbox.mark_sent(msg.id, services.clock.now())
-        if msg.card_id and (result.ref or result.response_code):
-            uow.cards.set_ref(msg.card_id, result.ref, result.response_code)
-        uow.commit()
-
-
-def _record_failure(services: Services, msg: OutgoingMessage, err: SendError) -> None:
+def _record(services: Services, outcomes: list[tuple[OutgoingMessage, SendResult | SendError]]) -> None:
     now = services.clock.now()
     with services.uow_factory() as uow:
-        attempts = msg.attempts + 1
-        if err.retryable and attempts < MAX_ATTEMPTS:
-            uow.outbox.mark_retry(msg.id, now, backoff(attempts), str(err))
-            log.warning("outbox row %s: retry %s after %s", msg.id, attempts, err)
-        else:
-            uow.outbox.mark_failed(msg.id, now, str(err))
-            log.error("outbox row %s failed for good: %s", msg.id, err)
+        for msg, outcome in outcomes:
+            if isinstance(outcome, SendError):
+                _record_failure(uow, msg, outcome, now)
+            else:
+                _record_success(uow, msg, outcome, now)
         uow.commit()
+
+
+def _record_success(uow: SqlUnitOfWork, msg: OutgoingMessage, result: SendResult, now: datetime) -> None:
+    uow.outbox.mark_sent(msg.id, now)
+    if msg.card_id and (result.ref or result.response_code):
+        uow.cards.set_ref(msg.card_id, result.ref, result.response_code)
+
+
+def _record_failure(uow: SqlUnitOfWork, msg: OutgoingMessage, err: SendError, now: datetime) -> None:
+    attempts = msg.attempts + 1
+    if err.retryable and attempts < MAX_ATTEMPTS:
+        uow.outbox.mark_retry(msg.id, now, backoff(attempts), str(err))
+        log.warning("outbox row %s: retry %s after %s", msg.id, attempts, err)
+    else:
+        uow.outbox.mark_failed(msg.id, now, str(err))
+        log.error("outbox row %s failed for good: %s", msg.id, err)

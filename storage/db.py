@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,81 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT,
+                                      "factory": _writer_queue_connection(threading.Lock())}
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs["pool_pre_ping"] = True
     kwargs["pool_size"] = 10
     return create_engine(url, **kwargs)
+
+
+SQLITE_BUSY_TIMEOUT = 15  # seconds
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+def _writer_queue_connection(lock: threading.Lock) -> type[sqlite3.Connection]:
+    """sqlite3 connections that queue for SQLite's single write lock on a Python lock.
+
+    SQLite lets one transaction write at a time; a second writer in this process would wait in
+    SQLite's busy handler, which sleeps 1, 2, 5, 10 … 100 ms between tries: under load the worker
+    threads spend most of their time asleep there while the lock is free. Taking a process-wide
+    lock at the moment SQLite would take its write lock (the first INSERT/UPDATE/DELETE of a
+    transaction, which the sqlite3 module opens with BEGIN) and releasing it right after COMMIT or
+    ROLLBACK hands the database to the next writer at once. Reads take no lock, as in SQLite. A
+    writer that waits longer than the busy timeout goes on to SQLite, which answers as it would have.
+    """
+
+    class QueuedCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+            conn = self.connection
+            if sql[:6] in _WRITES and not conn.holds_write_lock and conn.isolation_level is not None:  # type: ignore[attr-defined]
+                conn.take_write_lock()  # type: ignore[attr-defined]
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+            conn = self.connection
+            if sql[:6] in _WRITES and not conn.holds_write_lock and conn.isolation_level is not None:  # type: ignore[attr-defined]
+                conn.take_write_lock()  # type: ignore[attr-defined]
+            return super().executemany(sql, seq_of_parameters)
+
+    class QueuedConnection(sqlite3.Connection):
+        holds_write_lock = False
+
+        def cursor(self, factory: Any = QueuedCursor) -> Any:  # type: ignore[override]
+            return super().cursor(factory)
+
+        def take_write_lock(self) -> None:
+            self.holds_write_lock = lock.acquire(timeout=SQLITE_BUSY_TIMEOUT)
+
+        def _release(self) -> None:
+            if self.holds_write_lock and not self.in_transaction:
+                self.holds_write_lock = False
+                lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._release()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._release()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                if self.holds_write_lock:
+                    self.holds_write_lock = False
+                    lock.release()
+
+    return QueuedConnection
 
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:

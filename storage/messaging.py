@@ -29,6 +29,14 @@ _INBOX_INSERT = {
 _INBOX_MARK = update(_INBOX).where(_INBOX.c.id == bindparam("b_id"))
 _OUTBOX_INSERT = insert(_OUTBOX)
 _CARD_INSERT = insert(_CARDS)
+_OUTBOX_SENT = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id")).values(
+    status="sent", sent_at=bindparam("b_now"), attempts=_OUTBOX.c.attempts + 1, last_error=None)
+_CARD_REF = update(_CARDS).where(_CARDS.c.id == bindparam("b_id"))
+_OUTBOX_DUE = (select(_OUTBOX).where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("b_now"))
+               .order_by(_OUTBOX.c.id).limit(bindparam("b_limit")))
+_OUTBOX_DUE_ON = _OUTBOX_DUE.where(_OUTBOX.c.channel.in_(bindparam("b_channels", expanding=True)))
+_OUTBOX_LEASE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("b_ids", expanding=True))).values(
+    next_attempt_at=bindparam("b_until"))
 _DIALOGS = DialogRow.__table__
 _DIALOG_OF = select(_DIALOGS).where(_DIALOGS.c.user_id == bindparam("b_user"))
 
@@ -96,34 +104,25 @@ class SqlOutbox:
         self, now: datetime, *, channels: list[str] | None = None, limit: int = 50
     ) -> list[OutgoingMessage]:
         """Due rows, locked so that two replicas never send the same row (SKIP LOCKED on PostgreSQL)."""
-        q = (
-            select(OutboxRow)
-            .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
-            .order_by(OutboxRow.id)
-            .limit(limit)
-        )
-        if channels is not None:
-            q = q.where(OutboxRow.channel.in_(channels))
-        if self.s.get_bind().dialect.name == "postgresql":
+        conn = core_conn(self.s)
+        q = _OUTBOX_DUE if channels is None else _OUTBOX_DUE_ON
+        if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        rows = list(self.s.scalars(q))
+        params = {"b_now": now, "b_limit": limit}
+        if channels is not None:
+            params["b_channels"] = list(channels)
         return [
             OutgoingMessage(r.id, r.channel, r.user_id, r.recipient, r.kind, r.body, r.card_id, r.attempts)
-            for r in rows
+            for r in conn.execute(q, params)
         ]
 
     def lease(self, ids: list[int], until: datetime) -> None:
         """Hide claimed rows from other drainers while they are being sent (a crash just delays them)."""
         if ids:
-            self.s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(next_attempt_at=until))
+            core_conn(self.s).execute(_OUTBOX_LEASE, {"b_ids": ids, "b_until": until})
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        self.s.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == outbox_id)
-            .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None),
-            execution_options=_NO_SYNC,
-        )
+        core_conn(self.s).execute(_OUTBOX_SENT, {"b_id": outbox_id, "b_now": now})
 
     def mark_retry(self, outbox_id: int, now: datetime, delay: timedelta, error: str) -> None:
         self.s.execute(
@@ -173,9 +172,11 @@ class SqlCards:
         return self.s.scalars(select(CardRow).where(CardRow.ref == ref)).first()
 
     def set_ref(self, card_id: str, ref: str | None, response_code: str | None) -> None:
-        self.s.execute(
-            update(CardRow).where(CardRow.id == card_id).values(ref=ref, response_code=response_code)
-        )
+        # a Core UPDATE bypasses loaded CardRow objects: expire the one for this card, if any
+        core_conn(self.s).execute(_CARD_REF, {"b_id": card_id, "ref": ref, "response_code": response_code})
+        for obj in self.s.identity_map.values():
+            if isinstance(obj, CardRow) and obj.id == card_id:
+                self.s.expire(obj)
 
     def claim(self, card_id: str, user_id: str, action: str, now: datetime) -> bool:
         """Mark the card handled; False when someone handled it before (buttons work once)."""

@@ -61,6 +61,7 @@ def _like_escape(text: str) -> str:
 CORE_CONN = "core_conn"  # the transaction's connection
 CUSTOMER_ROWS = "customer_rows"  # customer id -> row read with Core (also dropped on any flush or bulk UPDATE)
 DEAL_ROWS = "deal_rows"  # deal id -> column values as this transaction last read or wrote them
+DEAL_LISTS = "deal_lists"  # (customer id, open only) -> deal rows read with Core (dropped like CUSTOMER_ROWS)
 
 
 def core_conn(session: Session) -> Connection:
@@ -326,11 +327,11 @@ class SqlDealRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def _read(self, stmt: Any, params: dict[str, Any]) -> list[Deal]:
+    def _read(self, stmt: Any, params: dict[str, Any], rows: Any = None) -> list[Deal]:
         """Deals read with Core; their values are kept so update() writes only what changed."""
         seen = self.s.info.setdefault(DEAL_ROWS, {})
         deals = []
-        for row in core_conn(self.s).execute(stmt, params):
+        for row in core_conn(self.s).execute(stmt, params) if rows is None else rows:
             deal = deal_from_row(row)  # type: ignore[arg-type]  # a Row has the same attributes
             seen[deal.id] = _deal_values(deal)
             deals.append(deal)
@@ -354,6 +355,7 @@ class SqlDealRepository:
     def update(self, deal: Deal) -> None:
         seen = self.s.info.get(DEAL_ROWS, {}).get(deal.id)
         if seen is None:  # not read through this repository in this transaction: the ORM way
+            self.s.info.pop(DEAL_LISTS, None)
             row = self.s.get(DealRow, deal.id)
             if row is None:
                 raise LookupError(f"deal {deal.id} vanished")
@@ -368,6 +370,7 @@ class SqlDealRepository:
         changes = {k: v for k, v in values.items() if seen.get(k) != v}
         if not changes:
             return
+        self.s.info.pop(DEAL_LISTS, None)
         result = core_conn(self.s).execute(_DEAL_UPDATE, {"b_id": deal.id, **changes})
         if not result.rowcount:
             raise LookupError(f"deal {deal.id} vanished")
@@ -375,7 +378,13 @@ class SqlDealRepository:
         _expire_loaded(self.s, DealRow, deal.id)
 
     def for_customer(self, customer_id: int, *, open_only: bool = False) -> list[Deal]:
-        return self._read(_OPEN_DEALS_OF if open_only else _DEALS_OF, {"b_customer": customer_id})
+        # asked twice per follow-up (the handler, then the use case): the second time from memory
+        cache = self.s.info.setdefault(DEAL_LISTS, {})
+        rows = cache.get((customer_id, open_only))
+        if rows is None:
+            stmt = _OPEN_DEALS_OF if open_only else _DEALS_OF
+            rows = cache[(customer_id, open_only)] = core_conn(self.s).execute(stmt, {"b_customer": customer_id}).all()
+        return self._read(None, {}, rows)
 
 
 # ---------------------------------------------------------------- follow-ups

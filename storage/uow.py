@@ -14,6 +14,7 @@ from storage.messaging import SqlCards, SqlDialogs, SqlInbox, SqlOutbox
 from storage.repositories import (
     CORE_CONN,
     CUSTOMER_ROWS,
+    DEAL_LISTS,
     DEAL_ROWS,
     SqlAlertRepository,
     SqlCustomerRepository,
@@ -94,17 +95,18 @@ def _forget_read_rows(session: Session, transaction: SessionTransaction) -> None
         session.info.pop(CORE_CONN, None)
     if transaction.parent is None or transaction.nested:
         session.info.pop(DEAL_ROWS, None)
-        session.info.pop(CUSTOMER_ROWS, None)
+        _forget_customer_rows(session)
 
 
 def _forget_customer_rows(session: Session, *_: object) -> None:
-    # an ORM write may have changed a customer the cache holds: flushes are rare on the hot path
+    # an ORM write may have changed a customer or deal the caches hold: flushes are rare on the hot path
     session.info.pop(CUSTOMER_ROWS, None)
+    session.info.pop(DEAL_LISTS, None)
 
 
 def _on_orm_execute(state: ORMExecuteState) -> None:
-    if state.is_update or state.is_delete:  # bulk UPDATE/DELETE (reassignment, merges) bypass the cache
-        state.session.info.pop(CUSTOMER_ROWS, None)
+    if state.is_update or state.is_delete:  # bulk UPDATE/DELETE (reassignment, merges) bypass the caches
+        _forget_customer_rows(state.session)
 
 
 class UnitOfWorkFactory:
