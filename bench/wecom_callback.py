@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes live
 import aiohttp
 from aiohttp import web
 
+from bench.e2e_common import CUSTOMERS_PER_REP, REPS, customer_name, db_stats, seed
 from bot.channels.wecom.callback import WeComCallback
 from bot.types import CardAction, IncomingMessage
 from tests.fakes.wecom import FakeWeCom, WeComDriver
@@ -147,45 +148,6 @@ async def bench(n: int, rate: float, port: int) -> None:
 
 
 # ---------------------------------------------------------------------------------- end to end
-REPS = ("zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhouba")
-CUSTOMERS_PER_REP = 20
-
-
-def _customer_name(rep: str, i: int) -> str:
-    return f"{rep}客户{i:02d}科技"
-
-
-def _seed(services: Any) -> None:
-    from core.usecases.customers import NewCustomer, create_customer
-    from core.usecases.users import DEMO_ORG, UserInput, upsert_users
-
-    now = services.clock.now()
-    with services.uow_factory() as uow:
-        users = [UserInput(**{**u.__dict__, "wecom_userid": u.id.capitalize(), "dingtalk_staffid": f"staff_{u.id}"})
-                 for u in DEMO_ORG]
-        upsert_users(uow, "bench", users, now)
-        for n, rep_id in enumerate(REPS):
-            rep = uow.users.get(rep_id)
-            for i in range(CUSTOMERS_PER_REP):
-                create_customer(uow, rep, NewCustomer(_customer_name(rep_id, i), f"联系人{i}", f"139{n:02d}00{i:04d}"),
-                                now, dedup=services.dedup, pipeline=services.pipeline, force_new=True)
-        uow.commit()
-
-
-def _db_stats(services: Any) -> dict[str, Any]:
-    from sqlalchemy import func, select
-
-    from storage.models import FollowUpRow, InboxRow, OutboxRow
-
-    with services.uow_factory() as uow:
-        s = uow.session
-        return {
-            "followups": s.scalar(select(func.count()).select_from(FollowUpRow)),
-            "inbox": dict(s.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status)).all()),
-            "outbox": dict(s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()),
-        }
-
-
 def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: str) -> None:
     """The real crmbot (build_app, SQLite) on a free port; answers "stats" until told to stop."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -198,7 +160,7 @@ def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: 
         settings = load_settings(None, database_url=f"sqlite:///{data_dir}/crmbot.db", data_dir=data_dir,
                                  wecom=wecom)
         bot = build_app(settings)
-        _seed(bot.services)
+        seed(bot.services)
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -206,7 +168,7 @@ def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: 
         conn.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, conn.recv) == "stats":
-            conn.send(await asyncio.to_thread(_db_stats, bot.services))
+            conn.send(await asyncio.to_thread(db_stats, bot.services))
         await runner.cleanup()
 
     asyncio.run(main())
@@ -252,7 +214,7 @@ async def e2e(n: int, rate: float) -> None:
                 k = next(pairs)
                 rep, k = REPS[k % len(REPS)], k // len(REPS)
                 day = first_day + timedelta(days=k // CUSTOMERS_PER_REP)
-                text = f"/跟进 {_customer_name(rep, k % CUSTOMERS_PER_REP)} 电话 推进 报价 {day:%Y-%m-%d}"
+                text = f"/跟进 {customer_name(rep, k % CUSTOMERS_PER_REP)} 电话 推进 报价 {day:%Y-%m-%d}"
                 out.append(driver.encrypt(driver.text_xml(rep.capitalize(), text)))
             return out
 
