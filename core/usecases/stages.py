@@ -98,6 +98,20 @@ def _stage_change(
     )
 
 
+def _move_recorded(uow: StageUnitOfWork, deal: Deal, target: str, rules: StageRules, now: datetime, *,
+                   actor_id: str, kind: str, reason: str, action: str = "deal.stage",
+                   from_stage: str | None = None, lost_reason: str | None = None) -> None:
+    """Move the deal and record it twice: the StageChange history and the audit entry."""
+    previous = from_stage or deal.stage
+    before = _move(uow, deal, target, rules, now)
+    if lost_reason is not None:
+        deal.lost_reason = lost_reason
+        uow.deals.update(deal)
+    _stage_change(uow, deal, previous, target, kind, actor_id, now, reason)
+    audit.record(uow, actor_id=actor_id, action=action, subject_type="deal", subject_id=deal.id or 0, now=now,
+                 before=before, after=audit.snapshot(deal, _STAGE_FIELDS))
+
+
 def _move(uow: StageUnitOfWork, deal: Deal, target: str, rules: StageRules, now: datetime) -> dict[str, Any]:
     before = audit.snapshot(deal, _STAGE_FIELDS)
     deal.stage = target
@@ -173,18 +187,7 @@ def advance(
         )
         return MoveResult(deal, False, deal.stage, target, missing, message)
     from_stage = deal.stage
-    before = _move(uow, deal, target, rules, now)
-    _stage_change(uow, deal, from_stage, target, "forward", actor.id, now, via or "推进")
-    audit.record(
-        uow,
-        actor_id=actor.id,
-        action="deal.stage",
-        subject_type="deal",
-        subject_id=deal.id or 0,
-        now=now,
-        before=before,
-        after=audit.snapshot(deal, _STAGE_FIELDS),
-    )
+    _move_recorded(uow, deal, target, rules, now, actor_id=actor.id, kind="forward", reason=via or "推进")
     return MoveResult(deal, True, from_stage, target)
 
 
@@ -230,19 +233,7 @@ def request_regress(
         raise Conflict(f"商机「{deal.title}」已有一个待审批的回退申请，请等主管处理后再提交。")
     approver = approver_for(uow, deal, customer, actor)
     if not rules.regression_needs_approval(deal.stage) or _self_approves(actor, approver):
-        from_stage = deal.stage
-        before = _move(uow, deal, target, rules, now)
-        _stage_change(uow, deal, from_stage, target, "backward", actor.id, now, reason)
-        audit.record(
-            uow,
-            actor_id=actor.id,
-            action="deal.stage",
-            subject_type="deal",
-            subject_id=deal.id or 0,
-            now=now,
-            before=before,
-            after=audit.snapshot(deal, _STAGE_FIELDS),
-        )
+        _move_recorded(uow, deal, target, rules, now, actor_id=actor.id, kind="backward", reason=reason)
         return RequestResult(deal, True)
     _stage_change(uow, deal, deal.stage, target, "requested", actor.id, now, reason)
     return _request_approval(uow, "stage_regression", deal, actor, approver,
@@ -392,18 +383,8 @@ def decide(
         if approve and (deal.stage != p.get("from") or deal.status.value != p.get("status", "open")):
             stale = True
         elif approve:
-            before = _move(uow, deal, str(p["to"]), rules, now)
-            _stage_change(uow, deal, str(p["from"]), str(p["to"]), "approved", actor.id, now, approval.reason)
-            audit.record(
-                uow,
-                actor_id=actor.id,
-                action="deal.stage",
-                subject_type="deal",
-                subject_id=deal.id or 0,
-                now=now,
-                before=before,
-                after=audit.snapshot(deal, _STAGE_FIELDS),
-            )
+            _move_recorded(uow, deal, str(p["to"]), rules, now, actor_id=actor.id, kind="approved",
+                           reason=approval.reason, from_stage=str(p["from"]))
             applied = True
         else:
             _stage_change(
@@ -464,21 +445,9 @@ def mark_lost(
     note = " ".join(note.split())
     if len(note) > 500:
         raise InvalidInput("补充说明太长了（最多 500 个字）。")
-    from_stage = deal.stage
-    before = _move(uow, deal, rules.lost.key, rules, now)
-    deal.lost_reason = f"{reason}：{note}" if note else reason
-    uow.deals.update(deal)
-    _stage_change(uow, deal, from_stage, rules.lost.key, "lost", actor.id, now, deal.lost_reason)
-    audit.record(
-        uow,
-        actor_id=actor.id,
-        action="deal.lost",
-        subject_type="deal",
-        subject_id=deal.id or 0,
-        now=now,
-        before=before,
-        after=audit.snapshot(deal, _STAGE_FIELDS),
-    )
+    lost_reason = f"{reason}：{note}" if note else reason
+    _move_recorded(uow, deal, rules.lost.key, rules, now, actor_id=actor.id, kind="lost", reason=lost_reason,
+                   action="deal.lost", lost_reason=lost_reason)
     return deal
 
 
