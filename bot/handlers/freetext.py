@@ -359,6 +359,9 @@ def on_confirm(ctx: Context, act: ActionId) -> None:
     followup_id = act.int_arg(0)
     state = ctx.card_state()
     changes = _changes(state.get("unsure", {}) if state.get("followup_id") == followup_id else {})
+    current = _result(ctx, followup_id).followup
+    # a field the rep already set through 修改 wins over the card's older guess
+    changes = {k: v for k, v in changes.items() if getattr(current, k, None) in (None, [])}
     result = amend_followup(ctx.uow, ctx.user, followup_id, changes, ctx.now) if changes else _result(ctx, followup_id)
     if not ctx.close_card(_done_card(ctx, result, "已确认"), "fu:ok"):
         ctx.uow.rollback()
