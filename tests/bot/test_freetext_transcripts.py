@@ -139,3 +139,27 @@ def test_another_reps_customer_is_not_written_to(services: Services) -> None:
     """)
     assert "李四负责的客户" in replies(out, "zhangsan")[0]
     assert rows(services, FollowUpRow) == []
+
+
+def test_confirm_keeps_a_field_the_rep_edited_in_between(services: Services) -> None:
+    from sqlalchemy import update
+
+    from storage.models import CardRow
+
+    run(services, """
+        !now 2026-03-10 09:00
+        @zhangsan: 拜访了恒康医疗张伟，明天发报价
+    """)
+    with services.uow_factory() as uow:  # the card guessed an amount it was unsure of
+        card = uow.cards.latest_for_user("zhangsan")
+        body = dict(card.body)
+        body["state"] = {**body["state"], "unsure": {"amount": 300000}}
+        uow.session.execute(update(CardRow).where(CardRow.id == card.id).values(body=body))
+        uow.commit()
+    run(services, """
+        @zhangsan > 修改
+        @zhangsan: 金额 80万
+        @zhangsan > 确认
+    """)
+    [followup] = rows(services, FollowUpRow)
+    assert followup.amount == 800000
