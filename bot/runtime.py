@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from bot.actions import ActionId, BadActionId
@@ -21,8 +21,17 @@ OFFBOARDED_USER = "您的账号已停用，无法继续使用 crmbot。如有疑
 INTERNAL_ERROR = "抱歉，处理您的消息时出了点问题，已记录下来，请稍后再试。您之前的数据没有受到影响。"
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def event_payload(event: IncomingMessage | CardAction) -> dict[str, Any]:
-    data = asdict(event)
+    names = _FIELD_NAMES.get(type(event))
+    if names is None:
+        names = _FIELD_NAMES[type(event)] = tuple(f.name for f in fields(event))
+    data = {name: getattr(event, name) for name in names}
+    # asdict copies recursively (slow, every event): needed only when a field holds something to copy
+    if any(isinstance(v, (tuple, list, dict)) and v for v in data.values()):
+        data = asdict(event)
     for key, value in list(data.items()):
         if hasattr(value, "isoformat"):
             data[key] = value.isoformat()

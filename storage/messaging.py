@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from storage.models import CardRow, DialogRow, InboxRow, OutboxRow
-from storage.repositories import core_conn
+from storage.repositories import DIALOG_ROWS, core_conn
 
 _NO_SYNC = {"synchronize_session": False}  # plain UPDATEs of rows the session does not hold
 
@@ -212,14 +212,21 @@ class SqlDialogs:
         self.s = session
 
     def get(self, user_id: str) -> Dialog | None:
-        # asked for every message: one Core read (put/clear flush at once, so it sees their changes)
-        row = self.s.identity_map.get(identity_key(DialogRow, user_id)) or core_conn(self.s).execute(
-            _DIALOG_OF, {"b_user": user_id}).first()
+        # asked for every message: usually read with the sender (SqlUserRepository.by_platform_id),
+        # else one Core read (put/clear flush at once and drop that copy, so it sees their changes)
+        row = self.s.identity_map.get(identity_key(DialogRow, user_id))
+        if row is None:
+            read_with_user = self.s.info.get(DIALOG_ROWS, {})
+            if user_id in read_with_user:
+                row = read_with_user[user_id]
+            else:
+                row = core_conn(self.s).execute(_DIALOG_OF, {"b_user": user_id}).first()
         if row is None:
             return None
         return Dialog(row.user_id, row.kind, row.step, dict(row.data or {}), row.channel, row.expires_at)
 
     def put(self, dialog: Dialog, now: datetime) -> None:
+        self.s.info.get(DIALOG_ROWS, {}).pop(dialog.user_id, None)
         row = self.s.get(DialogRow, dialog.user_id) or DialogRow(user_id=dialog.user_id)
         row.kind, row.step, row.data, row.channel = dialog.kind, dialog.step, dialog.data, dialog.channel
         row.updated_at, row.expires_at = now, dialog.expires_at
@@ -228,6 +235,7 @@ class SqlDialogs:
 
     def clear(self, user_id: str) -> None:
         # dialog state is transient scratch space, not business data: ending a dialog removes it
+        self.s.info.get(DIALOG_ROWS, {}).pop(user_id, None)
         row = self.s.get(DialogRow, user_id)
         if row is not None:
             self.s.delete(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from storage.models import (
     ContactRow,
     CustomerRow,
     DealRow,
+    DialogRow,
     EvidenceFileRow,
     FollowUpRow,
     MergeLinkRow,
@@ -62,6 +64,7 @@ CORE_CONN = "core_conn"  # the transaction's connection
 CUSTOMER_ROWS = "customer_rows"  # customer id -> row read with Core (also dropped on any flush or bulk UPDATE)
 DEAL_ROWS = "deal_rows"  # deal id -> column values as this transaction last read or wrote them
 DEAL_LISTS = "deal_lists"  # (customer id, open only) -> deal rows read with Core (dropped like CUSTOMER_ROWS)
+DIALOG_ROWS = "dialog_rows"  # user id -> the dialog row read with the user (None: none), see SqlDialogs.get
 
 
 def core_conn(session: Session) -> Connection:
@@ -105,11 +108,16 @@ def user_from_row(row: UserRow) -> User:
     )
 
 
-_USERS = UserRow.__table__
+_USERS, _DIALOGS = UserRow.__table__, DialogRow.__table__
+# the sender's open dialog comes with the sender (asked for every message): one query, not two
 _USER_BY_PLATFORM = {
-    column: select(_USERS).where(_USERS.c[column] == bindparam("b_pid"))
+    column: select(_USERS, *[c.label(f"d_{c.name}") for c in _DIALOGS.c])
+    .outerjoin(_DIALOGS, _DIALOGS.c.user_id == _USERS.c.id)
+    .where(_USERS.c[column] == bindparam("b_pid"))
     for column in ("id", "wecom_userid", "dingtalk_staffid")
 }
+_DIALOG_COLUMNS = tuple(c.name for c in _DIALOGS.c)
+_DialogValues = namedtuple("_DialogValues", _DIALOG_COLUMNS)  # type: ignore[misc]  # a Row's attributes
 _PLATFORM_COLUMN = {"wecom": "wecom_userid", "dingtalk": "dingtalk_staffid"}
 
 
@@ -124,7 +132,12 @@ class SqlUserRepository:
     def by_platform_id(self, channel: str, platform_id: str) -> User | None:
         stmt = _USER_BY_PLATFORM[_PLATFORM_COLUMN.get(channel, "id")]
         row = core_conn(self.s).execute(stmt, {"b_pid": platform_id}).first()
-        return user_from_row(row) if row else None  # type: ignore[arg-type]  # a Row has the same attributes
+        if row is None:
+            return None
+        # kept for SqlDialogs.get in this transaction (None: no open dialog); put/clear drop it
+        dialog = _DialogValues(*(getattr(row, f"d_{n}") for n in _DIALOG_COLUMNS)) if row.d_user_id else None
+        self.s.info.setdefault(DIALOG_ROWS, {})[row.id] = dialog
+        return user_from_row(row)  # type: ignore[arg-type]  # a Row has the same attributes
 
     def find_by_name(self, name: str) -> list[User]:
         rows = self.s.scalars(select(UserRow).where(or_(UserRow.name == name, UserRow.id == name))).all()
@@ -163,7 +176,12 @@ _CONTACT_FIELDS = ("customer_id", "name", "title", "phone", "phone_norm", "email
 
 _CUSTOMERS, _CONTACTS = CustomerRow.__table__, ContactRow.__table__
 _CUSTOMER_BY_ID = select(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id"))
-_CUSTOMERS_BY_NAME = select(_CUSTOMERS).where(_CUSTOMERS.c.name == bindparam("b_name")).order_by(_CUSTOMERS.c.id)
+# a customer looked up by name comes with its contacts (the entity carries them): one query, not 1 + n
+_CUSTOMERS_BY_NAME = (select(_CUSTOMERS, *[c.label(f"k_{c.name}") for c in _CONTACTS.c])
+                      .outerjoin(_CONTACTS, _CONTACTS.c.customer_id == _CUSTOMERS.c.id)
+                      .where(_CUSTOMERS.c.name == bindparam("b_name")).order_by(_CUSTOMERS.c.id, _CONTACTS.c.id))
+_CONTACT_COLUMNS = tuple(c.name for c in _CONTACTS.c)
+_ContactValues = namedtuple("_ContactValues", _CONTACT_COLUMNS)  # type: ignore[misc]  # a Row's attributes
 _CONTACTS_OF = select(_CONTACTS).where(_CONTACTS.c.customer_id == bindparam("b_customer")).order_by(_CONTACTS.c.id)
 
 
@@ -273,9 +291,16 @@ class SqlCustomerRepository:
         return self._many(list(ids))
 
     def by_name(self, name: str) -> list[Customer]:
-        rows = core_conn(self.s).execute(_CUSTOMERS_BY_NAME, {"b_name": name}).all()
-        self._remember(rows)
-        return [self._entity(r) for r in rows]
+        customers: dict[int, Any] = {}
+        contacts: dict[int, list[Any]] = {}
+        for row in core_conn(self.s).execute(_CUSTOMERS_BY_NAME, {"b_name": name}):
+            if row.id not in customers:
+                customers[row.id], contacts[row.id] = row, []
+            if row.k_id is not None:
+                contacts[row.id].append(_ContactValues(*(getattr(row, f"k_{n}") for n in _CONTACT_COLUMNS)))
+        self._remember(customers.values())
+        self.s.info.setdefault("contacts_by_customer", {}).update(contacts)
+        return [self._entity(r, contacts[i]) for i, r in customers.items()]
 
     def search(self, keyword: str, *, limit: int = 20) -> list[Customer]:
         pattern = f"%{_like_escape(keyword)}%"

@@ -16,6 +16,7 @@ from storage.repositories import (
     CUSTOMER_ROWS,
     DEAL_LISTS,
     DEAL_ROWS,
+    DIALOG_ROWS,
     SqlAlertRepository,
     SqlCustomerRepository,
     SqlDealRepository,
@@ -95,6 +96,7 @@ def _forget_read_rows(session: Session, transaction: SessionTransaction) -> None
         session.info.pop(CORE_CONN, None)
     if transaction.parent is None or transaction.nested:
         session.info.pop(DEAL_ROWS, None)
+        session.info.pop(DIALOG_ROWS, None)
         _forget_customer_rows(session)
 
 
@@ -107,6 +109,7 @@ def _forget_customer_rows(session: Session, *_: object) -> None:
 def _on_orm_execute(state: ORMExecuteState) -> None:
     if state.is_update or state.is_delete:  # bulk UPDATE/DELETE (reassignment, merges) bypass the caches
         _forget_customer_rows(state.session)
+        state.session.info.pop(DIALOG_ROWS, None)
 
 
 class UnitOfWorkFactory:
