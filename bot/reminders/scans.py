@@ -320,16 +320,17 @@ def scan_stalls(services: Services, engine: ReminderEngine, now: datetime) -> in
         return _Batch(services, engine, uow, now).fire(rules.STALL, "deal", hits, build)
 
 
+def _lead_hits(candidates: Any, dues_of: Any) -> list[Any]:
+    """Leads in a stable order (by customer id) with the alert levels now due for each."""
+    return [(c, dues) for c in sorted(candidates, key=lambda c: c.customer_id) if (dues := dues_of(c))]
+
+
 def scan_untouched(services: Services, engine: ReminderEngine, now: datetime) -> int:
     cfg, wt = engine.cfg, engine.wt
     lo, hi = rules.hours_range(now, wt, cfg, cfg.untouched_work_hours)
     with services.uow_factory() as uow:
         candidates = SqlReminderQueries(uow.session).untouched_candidates(lo, hi)
-        hits = [
-            (c, dues)
-            for c in sorted(candidates, key=lambda c: c.customer_id)
-            if (dues := rules.untouched_dues(c, now, wt, cfg))
-        ]
+        hits = _lead_hits(candidates, lambda c: rules.untouched_dues(c, now, wt, cfg))
 
         def build(alert: Alert, due: Due, lead: rules.LeadFacts, owner: User | None) -> Card:
             return cards.untouched_card(alert, lead, owner, cfg.untouched_work_hours, services.tz)
@@ -345,11 +346,7 @@ def scan_unassigned(services: Services, engine: ReminderEngine, now: datetime) -
     lo, hi = rules.hours_range(now, wt, cfg, cfg.unassigned_work_hours)
     with services.uow_factory() as uow:
         candidates = SqlReminderQueries(uow.session).unassigned_candidates(lo, hi)
-        hits = [
-            (c, dues)
-            for c in sorted(candidates, key=lambda c: c.customer_id)
-            if (dues := rules.unassigned_dues(c, now, wt, cfg))
-        ]
+        hits = _lead_hits(candidates, lambda c: rules.unassigned_dues(c, now, wt, cfg))
 
         def build(alert: Alert, due: Due, lead: rules.LeadFacts, owner: User | None) -> Card:
             return cards.unassigned_card(alert, lead, cfg.unassigned_work_hours, services.tz)
