@@ -677,10 +677,16 @@ class FakeDingTalk:
             self.rejected_connections += 1
             return web.Response(status=401, text="invalid ticket")
         ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
+        # Registered before the handshake goes out: the client may see it (and a test may look at
+        # `connections`) before this coroutine runs again.
         conn = Connection(len(self.connections), ticket, time.monotonic(), ws, request)
         self.connections.append(conn)
         self.tickets_used.append(ticket)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            conn.closed_at = time.monotonic()
+            raise
         if self.redeliver_unacked:
             # At-least-once: what an earlier socket sent but never got acked goes out again first.
             live = {c.index for c in self.live_connections()}
