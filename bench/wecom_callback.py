@@ -15,7 +15,7 @@ once (the most follow-ups/s the app can record and answer). A follow-up counts w
 reached the fake; the database is checked afterwards (every inbox row done, every follow-up stored).
 
     .venv/bin/python bench/wecom_callback.py [-n 5000] [--rate 500]
-    .venv/bin/python bench/wecom_callback.py --e2e [-n 5000] [--rate 500]
+    .venv/bin/python bench/wecom_callback.py --e2e [-n 5000] [--rate 500] [--workers 2]
 
 Targets (issue 8): p99 ack < 100 ms at 500 callbacks/s; end to end ≥ 500 follow-ups/s on SQLite.
 """
@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -148,7 +149,7 @@ async def bench(n: int, rate: float, port: int) -> None:
 
 
 # ---------------------------------------------------------------------------------- end to end
-def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: str) -> None:
+def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: str, workers: int) -> None:
     """The real crmbot (build_app, SQLite) on a free port; answers "stats" until told to stop."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     logging.basicConfig(level=logging.WARNING)
@@ -156,11 +157,13 @@ def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: 
     async def main() -> None:
         from bot.app import build_app
         from bot.settings import load_settings
+        from bot.worker_pool import setup_worker_pool
 
         settings = load_settings(None, database_url=f"sqlite:///{data_dir}/crmbot.db", data_dir=data_dir,
                                  wecom=wecom)
-        bot = build_app(settings)
+        bot = build_app(settings, role="web" if workers else "all")
         seed(bot.services)
+        pool = setup_worker_pool(bot.web, settings, workers) if workers else None
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -168,10 +171,24 @@ def _serve_app(conn: mp.connection.Connection, wecom: dict[str, Any], data_dir: 
         conn.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, conn.recv) == "stats":
-            conn.send(await asyncio.to_thread(db_stats, bot.services))
+            stats = await asyncio.to_thread(db_stats, bot.services)
+            stats["cpu"] = {"web": time.process_time()}
+            for p in pool.processes if pool else ():
+                if p is not None and p.pid:
+                    stats["cpu"][p.name] = cpu_seconds(p.pid)
+            conn.send(stats)
         await runner.cleanup()
 
     asyncio.run(main())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 async def _until(check: Any, timeout: float) -> bool:
@@ -183,7 +200,7 @@ async def _until(check: Any, timeout: float) -> bool:
     return True
 
 
-async def e2e(n: int, rate: float) -> None:
+async def e2e(n: int, rate: float, workers: int) -> None:
     fake = FakeWeCom()
     await fake.start()
     replies: list[float] = []
@@ -195,7 +212,7 @@ async def e2e(n: int, rate: float) -> None:
     parent, child = mp.Pipe()
     data_dir = tempfile.mkdtemp(prefix="crmbot-bench-")
     server = mp.get_context("spawn").Process(
-        target=_serve_app, args=(child, fake.settings().model_dump(mode="json"), data_dir), daemon=True)
+        target=_serve_app, args=(child, fake.settings().model_dump(mode="json"), data_dir, workers), daemon=False)
     server.start()
     loop = asyncio.get_running_loop()
     try:
@@ -225,7 +242,9 @@ async def e2e(n: int, rate: float) -> None:
             await _drive(session, url, warm, 200)
             if not await _until(lambda: len(replies) >= len(warm), 60):
                 print("the bot did not answer the warm-up; what it sent:", [m.content or m.msgtype for m in fake.sent[:5]])
-            print(f"end to end through the real app (SQLite, {len(REPS)} reps, /跟进 commands), {n} callbacks per run")
+            mode = f"web process + {workers} workers" if workers else "one process"
+            print(f"end to end through the real app (SQLite, {mode}, {len(REPS)} reps, /跟进 commands), "
+                  f"{n} callbacks per run")
             for name, requests, run_rate in ((f"paced {rate:.0f}/s", paced, rate), ("burst", burst, 0.0)):
                 replies.clear()
                 t0 = time.perf_counter()
@@ -238,6 +257,9 @@ async def e2e(n: int, rate: float) -> None:
                       f"last reply {max(0.0, last - sent_at) * 1000:7.0f} ms after the last ack")
         parent.send("stats")
         stats = await loop.run_in_executor(None, parent.recv)
+        total = len(warm) + 2 * n
+        print("CPU per follow-up: " + ", ".join(f"{k} {v / total * 1000:.2f} ms" for k, v in stats["cpu"].items())
+              + f", this driver and the fake WeCom {time.process_time() / total * 1000:.2f} ms")
         expected = len(warm) + 2 * n
         print(f"database: {stats['followups']} follow-ups of {expected}; inbox {stats['inbox']}; outbox {stats['outbox']}")
         await driver.close()
@@ -252,9 +274,10 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=5000, help="callbacks per handler (default 5000)")
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second (default 500)")
     parser.add_argument("--e2e", action="store_true", help="through the real app (SQLite) instead of ack-only")
+    parser.add_argument("--workers", type=int, default=0, help="--e2e: handler processes (crmbot serve --workers)")
     args = parser.parse_args()
     if args.e2e:
-        asyncio.run(e2e(args.n, args.rate))
+        asyncio.run(e2e(args.n, args.rate, args.workers))
         return 0
     parent, child = mp.Pipe()
     server = mp.get_context("spawn").Process(target=_serve, args=(child,), daemon=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from bot.dispatch import AsyncDispatcher
 from bot.handlers import build_root_router
 from bot.handlers.assignment import install as install_assignment
 from bot.handlers.deals import install as install_stages
+from bot.inbox_worker import InboxWorker
 from bot.jobs import install as install_jobs
 from bot.jobs import setup as setup_jobs
 from bot.outbox import drain_once
@@ -78,17 +79,28 @@ def build_services(settings: Settings, *, clock: Clock | None = None, migrate: b
     return services
 
 
-class BotApp:
-    """The running bot: services, channel senders, the dispatcher and background loops."""
+Role = Literal["all", "web", "worker"]
 
-    def __init__(self, services: Services) -> None:
+
+class BotApp:
+    """The running bot: services, channel senders, the dispatcher and background loops.
+
+    Roles: "all" receives, handles and sends in one process (the default); with
+    `crmbot serve --workers N` the "web" process receives, acks and runs the schedulers, and N
+    "worker" processes (bot/inbox_worker.py) handle the inbox and send the replies.
+    """
+
+    def __init__(self, services: Services, role: Role = "all") -> None:
         self.services = services
+        self.role = role
         self.senders: dict[str, ChannelSender] = {}
-        self.dispatcher = AsyncDispatcher(services, on_done=self.kick, senders=self.senders)
+        self.dispatcher = AsyncDispatcher(services, on_done=self.kick, senders=self.senders, handle=role == "all")
+        self.inbox_worker = InboxWorker(services, self.dispatcher)
         self.web = web.Application(client_max_size=2 * 1024 * 1024)
         self.web[BOT_KEY] = self
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._claimer: asyncio.Task[None] | None = None
         self.web.router.add_get("/healthz", self._healthz)
         self.web.on_startup.append(self._start)
         self.web.on_cleanup.append(self._stop)
@@ -100,14 +112,24 @@ class BotApp:
         return web.json_response({"status": "ok", "channels": sorted(self.senders)})
 
     async def _start(self, app: web.Application) -> None:
-        if self.services.parser_factory is not None:
+        if self.role != "web" and self.services.parser_factory is not None:
             try:  # load jieba once, before traffic
                 await asyncio.to_thread(lambda: self.services.parser)
             except ImportError:
                 log.warning("free-text parser unavailable: only commands will work")
-        self._loops.append(asyncio.create_task(self._outbox_loop()))
+        if self.role == "all":
+            await self.inbox_worker.recover()  # acked before a crash or kill, never handled
+        if self.role == "worker":
+            self._claimer = asyncio.create_task(self.inbox_worker.run())
+            self._loops.append(self._claimer)
+        if self.role != "web":
+            self._loops.append(asyncio.create_task(self._outbox_loop()))
 
     async def _stop(self, app: web.Application) -> None:
+        if self._claimer is not None:
+            self.inbox_worker.stop()  # claims nothing more and finishes the batch in hand
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._claimer), 30)
         await self.dispatcher.drain()
         for task in self._loops:
             task.cancel()
@@ -132,21 +154,24 @@ class BotApp:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, services: Services | None = None) -> BotApp:
-    services = services or build_services(settings, clock=clock)
-    bot = BotApp(services)
+def build_app(settings: Settings, *, clock: Clock | None = None, services: Services | None = None,
+              role: Role = "all") -> BotApp:
+    services = services or build_services(settings, clock=clock, migrate=role != "worker")
+    bot = BotApp(services, role)
     _attachments_under_data_dir(settings)
+    inbound = role != "worker"
     if settings.wecom.enabled:
         from bot.channels.wecom import setup_wecom
 
-        bot.senders["wecom"] = setup_wecom(bot.web, settings.wecom, bot.dispatcher)
+        bot.senders["wecom"] = setup_wecom(bot.web, settings.wecom, bot.dispatcher, inbound=inbound)
     if settings.dingtalk.enabled:
         from bot.channels.dingtalk import setup_dingtalk
 
-        bot.senders["dingtalk"] = setup_dingtalk(bot.web, settings.dingtalk, bot.dispatcher)
-    setup_api(bot)
-    setup_reminders(bot)
-    setup_jobs(bot)
+        bot.senders["dingtalk"] = setup_dingtalk(bot.web, settings.dingtalk, bot.dispatcher, inbound=inbound)
+    if inbound:
+        setup_api(bot)
+        setup_reminders(bot)  # one scheduler: the scans run in the process that receives
+        setup_jobs(bot)
     return bot
 
 

@@ -23,8 +23,10 @@ class AsyncDispatcher:
     """
 
     def __init__(self, services: Services, *, workers: int | None = None, on_done: Callable[[], None] | None = None,
-                 senders: Mapping[str, object] | None = None) -> None:
+                 senders: Mapping[str, object] | None = None, handle: bool = True) -> None:
         self.services = services
+        # False: only write the inbox; worker processes claim the rows (crmbot serve --workers N)
+        self.handle = handle
         self.senders = senders if senders is not None else {}
         if workers is None:
             # SQLite has one writer and the handlers are CPU-bound under the GIL: more threads only
@@ -42,12 +44,14 @@ class AsyncDispatcher:
         inbox_id = await loop.run_in_executor(self.inbox_executor, record_inbound, self.services, event)
         if inbox_id is None:
             return False  # a platform retry of something we already have
-        task = asyncio.create_task(self._work(event, inbox_id))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if self.handle:
+            task = asyncio.create_task(self.process(event, inbox_id))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return True
 
-    async def _work(self, event: IncomingMessage | CardAction, inbox_id: int) -> None:
+    async def process(self, event: IncomingMessage | CardAction, inbox_id: int) -> None:
+        """Handle one event already in the inbox (its row is marked done, refused or failed)."""
         loop = asyncio.get_running_loop()
         if isinstance(event, IncomingMessage) and event.attachments:
             event = await self._fetch_attachments(event)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, fields
+from datetime import datetime
 from typing import Any
 
 from bot.actions import ActionId, BadActionId
 from bot.context import Context
 from bot.router import parse_command
 from bot.services import Services
-from bot.types import CardAction, IncomingMessage
+from bot.types import Attachment, CardAction, IncomingMessage
 from core.errors import Ambiguous, DomainError
 from core.model import User, UserStatus
 
@@ -36,6 +37,18 @@ def event_payload(event: IncomingMessage | CardAction) -> dict[str, Any]:
         if hasattr(value, "isoformat"):
             data[key] = value.isoformat()
     return data
+
+
+def event_from_payload(kind: str, payload: dict[str, Any]) -> IncomingMessage | CardAction:
+    """The event an inbox row was written from (`event_payload` undone)."""
+    data = dict(payload)
+    if data.get("received_at"):
+        data["received_at"] = datetime.fromisoformat(data["received_at"])
+    if kind == "action":
+        data["values"] = dict(data.get("values") or {})
+        return CardAction(**data)
+    data["attachments"] = tuple(Attachment(**a) for a in data.get("attachments") or ())
+    return IncomingMessage(**data)
 
 
 def record_inbound(services: Services, event: IncomingMessage | CardAction) -> int | None:

@@ -30,6 +30,8 @@ class ApiSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
+    # handler processes beside the web process (bot/worker_pool.py); 0: one process does everything
+    workers: int = Field(default=0, ge=0, le=64)
 
 
 class DedupSettings(BaseModel):

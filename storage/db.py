@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: there, run one process per SQLite file
+    fcntl = None  # type: ignore[assignment]
+
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.pool import StaticPool
+
+from storage.checkpoint import AUTOCHECKPOINT_PAGES, CHECKPOINTER
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +51,13 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            lock = WriteLock(Path(database).expanduser())
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT,
-                                      "factory": _writer_queue_connection(threading.Lock())}
+                                      "factory": _writer_queue_connection(lock)}
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if database not in ("", ":memory:"):
+            CHECKPOINTER.watch(engine, str(Path(database).expanduser()))
         return engine
     kwargs["pool_pre_ping"] = True
     kwargs["pool_size"] = 10
@@ -58,7 +69,40 @@ SQLITE_BUSY_TIMEOUT = 15  # seconds
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
-def _writer_queue_connection(lock: threading.Lock) -> type[sqlite3.Connection]:
+class WriteLock:
+    """The queue for SQLite's write lock: a thread lock, and across processes an flock beside the file.
+
+    `crmbot serve --workers N` runs handlers in other processes on the same SQLite file; without the
+    flock their writers would meet in SQLite's busy handler (see below) instead of queueing. flock
+    waits in the kernel (no polling, the GIL released) and the kernel drops it if a process dies.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._thread = threading.Lock()
+        self._path = Path(f"{database}-writelock")
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self, timeout: float) -> bool:
+        if not self._thread.acquire(timeout=timeout):
+            return False
+        if fcntl is not None:
+            try:
+                if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+                    self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError as exc:  # e.g. a read-only directory: SQLite's own locking still holds
+                log.debug("no cross-process write queue for %s: %s", self._path, exc)
+                self._fd = None
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread.release()
+
+
+def _writer_queue_connection(lock: WriteLock) -> type[sqlite3.Connection]:
     """sqlite3 connections that queue for SQLite's single write lock on a Python lock.
 
     SQLite lets one transaction write at a time; a second writer in this process would wait in
@@ -125,6 +169,7 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # storage/checkpoint.py does it sooner
     cur.execute("PRAGMA busy_timeout=15000")
     cur.close()
 

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from storage.models import CardRow, DialogRow, InboxRow, OutboxRow
+from storage.prepared import Prepared
 from storage.repositories import DIALOG_ROWS, core_conn
 
 _NO_SYNC = {"synchronize_session": False}  # plain UPDATEs of rows the session does not hold
@@ -23,22 +24,32 @@ _NO_SYNC = {"synchronize_session": False}  # plain UPDATEs of rows the session d
 # transaction except through fresh SELECTs, which see them.
 _INBOX, _OUTBOX, _CARDS = InboxRow.__table__, OutboxRow.__table__, CardRow.__table__
 _INBOX_INSERT = {
-    name: ins(_INBOX).on_conflict_do_nothing(index_elements=["channel", "message_id"]).returning(_INBOX.c.id)
+    name: Prepared(ins(_INBOX).on_conflict_do_nothing(index_elements=["channel", "message_id"]).returning(_INBOX.c.id))
     for name, ins in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
 }
-_INBOX_MARK = update(_INBOX).where(_INBOX.c.id == bindparam("b_id"))
-_OUTBOX_INSERT = insert(_OUTBOX)
-_CARD_INSERT = insert(_CARDS)
-_OUTBOX_SENT = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id")).values(
-    status="sent", sent_at=bindparam("b_now"), attempts=_OUTBOX.c.attempts + 1, last_error=None)
-_CARD_REF = update(_CARDS).where(_CARDS.c.id == bindparam("b_id"))
+_INBOX_MARK = Prepared(update(_INBOX).where(_INBOX.c.id == bindparam("b_id")))
+_INBOX_OPEN = or_(_INBOX.c.status == "new", and_(_INBOX.c.status == "working", _INBOX.c.lease_until < bindparam("b_now")))
+_INBOX_CLAIMABLE = Prepared(select(_INBOX.c.id, _INBOX.c.channel, _INBOX.c.kind, _INBOX.c.sender, _INBOX.c.payload)
+                            .where(_INBOX_OPEN, _INBOX.c.id <= bindparam("b_max"))
+                            .order_by(_INBOX.c.id).limit(bindparam("b_limit")))
+_INBOX_BUSY = Prepared(select(_INBOX.c.sender).distinct()
+                       .where(_INBOX.c.status == "working", _INBOX.c.lease_until >= bindparam("b_now")))
+_INBOX_TAKE = Prepared(update(_INBOX).where(_INBOX.c.id == bindparam("b_id")))
+# SQLite: a write first, so this transaction holds the write lock (storage/db.py) while it reads
+_CLAIM_LOCK_SQLITE = Prepared(update(_INBOX).where(_INBOX.c.id == -1).values(status=_INBOX.c.status))
+_CLAIM_LOCK_PG = text("SELECT pg_advisory_xact_lock(4242001)")  # any constant: claims only
+_OUTBOX_INSERT = Prepared(insert(_OUTBOX))
+_CARD_INSERT = Prepared(insert(_CARDS))
+_OUTBOX_SENT = Prepared(update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_id")).values(
+    status="sent", sent_at=bindparam("b_now"), attempts=_OUTBOX.c.attempts + 1, last_error=None))
+_CARD_REF = Prepared(update(_CARDS).where(_CARDS.c.id == bindparam("b_id")))
 _OUTBOX_DUE = (select(_OUTBOX).where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("b_now"))
                .order_by(_OUTBOX.c.id).limit(bindparam("b_limit")))
 _OUTBOX_DUE_ON = _OUTBOX_DUE.where(_OUTBOX.c.channel.in_(bindparam("b_channels", expanding=True)))
 _OUTBOX_LEASE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("b_ids", expanding=True))).values(
     next_attempt_at=bindparam("b_until"))
 _DIALOGS = DialogRow.__table__
-_DIALOG_OF = select(_DIALOGS).where(_DIALOGS.c.user_id == bindparam("b_user"))
+_DIALOG_OF = Prepared(select(_DIALOGS).where(_DIALOGS.c.user_id == bindparam("b_user")))
 
 
 class SqlInbox:
@@ -51,20 +62,68 @@ class SqlInbox:
         """Insert the event; None when it was seen before (a platform retry)."""
         conn = core_conn(self.s)
         stmt = _INBOX_INSERT["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-        new_id = conn.execute(stmt, {"channel": channel, "message_id": message_id, "sender": sender, "kind": kind,
-                                     "payload": payload, "received_at": now, "status": "new"}).scalar()
-        return int(new_id) if new_id is not None else None
+        row = stmt.first(conn, {"channel": channel, "message_id": message_id, "sender": sender, "kind": kind,
+                                "payload": payload, "received_at": now, "status": "new"})
+        return int(row.id) if row is not None else None
 
     def mark(self, inbox_id: int, status: str, now: datetime, error: str | None = None) -> None:
-        core_conn(self.s).execute(_INBOX_MARK, {"b_id": inbox_id, "status": status, "processed_at": now,
+        _INBOX_MARK.execute(core_conn(self.s), {"b_id": inbox_id, "status": status, "processed_at": now,
                                                   "error": error})
 
-    def pending(self, limit: int = 100) -> list[InboxRow]:
-        return list(
-            self.s.scalars(
-                select(InboxRow).where(InboxRow.status == "new").order_by(InboxRow.id).limit(limit)
-            )
-        )
+    def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int = 16,
+              up_to_id: int | None = None, max_senders: int = 3) -> list[InboxItem]:
+        """Take up to `limit` unhandled rows for `worker`, oldest first, until `lease_until`.
+
+        Rows left by a worker whose lease ran out (it crashed) are taken again. A sender whose
+        earlier row another worker is still handling is skipped, so each person's messages are
+        handled in the order they arrived (dialogs depend on it); one claim takes the rows of at
+        most `max_senders` people, so that other workers find someone to work for. Claims are
+        serialized (on SQLite by taking the write lock before reading, on PostgreSQL by a
+        transaction lock), after an unlocked look that finds nothing to do for an idle worker.
+        """
+        conn = core_conn(self.s)
+        bound = up_to_id if up_to_id is not None else 2**62
+        if not self._pick(conn, now, bound, limit, max_senders):
+            return []
+        if conn.dialect.name == "postgresql":
+            conn.execute(_CLAIM_LOCK_PG)
+        else:
+            _CLAIM_LOCK_SQLITE.execute(conn, {})
+        taken = self._pick(conn, now, bound, limit, max_senders)  # again: others may have claimed meanwhile
+        for item in taken:
+            _INBOX_TAKE.execute(conn, {"b_id": item.id, "worker": worker, "lease_until": lease_until,
+                                       "status": "working"})
+        return taken
+
+    @staticmethod
+    def _pick(conn: Any, now: datetime, bound: int, limit: int, max_senders: int) -> list[InboxItem]:
+        busy = {r.sender for r in _INBOX_BUSY.all(conn, {"b_now": now})}
+        taken: list[InboxItem] = []
+        chosen: set[str] = set()
+        for row in _INBOX_CLAIMABLE.all(conn, {"b_now": now, "b_limit": limit * 4, "b_max": bound}):
+            sender = row.sender
+            if sender in busy:
+                continue  # its later rows wait too: `busy` keeps them out
+            if sender not in chosen:
+                if len(chosen) == max_senders:
+                    busy.add(sender)
+                    continue
+                chosen.add(sender)
+            taken.append(InboxItem(row.id, row.channel, row.kind, row.payload))
+            if len(taken) == limit:
+                break
+        return taken
+
+    def last_id(self) -> int:
+        return int(self.s.scalar(select(func.max(InboxRow.id))) or 0)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    channel: str
+    kind: str  # message | action
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -94,8 +153,8 @@ class SqlOutbox:
         now: datetime,
         card_id: str | None = None,
     ) -> None:
-        core_conn(self.s).execute(
-            _OUTBOX_INSERT,
+        _OUTBOX_INSERT.execute(
+            core_conn(self.s),
             {"channel": channel, "user_id": user_id, "recipient": recipient, "kind": kind, "body": body,
              "card_id": card_id, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now},
         )
@@ -122,7 +181,7 @@ class SqlOutbox:
             core_conn(self.s).execute(_OUTBOX_LEASE, {"b_ids": ids, "b_until": until})
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        core_conn(self.s).execute(_OUTBOX_SENT, {"b_id": outbox_id, "b_now": now})
+        _OUTBOX_SENT.execute(core_conn(self.s), {"b_id": outbox_id, "b_now": now})
 
     def mark_retry(self, outbox_id: int, now: datetime, delay: timedelta, error: str) -> None:
         self.s.execute(
@@ -162,8 +221,8 @@ class SqlCards:
         self.s = session
 
     def add(self, *, card_id: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> None:
-        core_conn(self.s).execute(
-            _CARD_INSERT, {"id": card_id, "channel": channel, "user_id": user_id, "body": body, "created_at": now})
+        _CARD_INSERT.execute(
+            core_conn(self.s), {"id": card_id, "channel": channel, "user_id": user_id, "body": body, "created_at": now})
 
     def get(self, card_id: str) -> CardRow | None:
         return self.s.scalars(select(CardRow).where(CardRow.id == card_id)).first()
@@ -173,7 +232,7 @@ class SqlCards:
 
     def set_ref(self, card_id: str, ref: str | None, response_code: str | None) -> None:
         # a Core UPDATE bypasses loaded CardRow objects: expire the one for this card, if any
-        core_conn(self.s).execute(_CARD_REF, {"b_id": card_id, "ref": ref, "response_code": response_code})
+        _CARD_REF.execute(core_conn(self.s), {"b_id": card_id, "ref": ref, "response_code": response_code})
         for obj in self.s.identity_map.values():
             if isinstance(obj, CardRow) and obj.id == card_id:
                 self.s.expire(obj)
@@ -220,7 +279,7 @@ class SqlDialogs:
             if user_id in read_with_user:
                 row = read_with_user[user_id]
             else:
-                row = core_conn(self.s).execute(_DIALOG_OF, {"b_user": user_id}).first()
+                row = _DIALOG_OF.first(core_conn(self.s), {"b_user": user_id})
         if row is None:
             return None
         return Dialog(row.user_id, row.kind, row.step, dict(row.data or {}), row.channel, row.expires_at)

@@ -236,9 +236,12 @@ class InboxRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # message | action
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="new")  # new | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | working | done | failed | refused
     processed_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # a worker process that claimed the row (bot/inbox_worker.py) and until when; past it, another may
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
     __table_args__ = (
         UniqueConstraint("channel", "message_id", name="uq_inbox_message"),
         Index("ix_inbox_status", "status"),

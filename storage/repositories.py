@@ -47,6 +47,7 @@ from storage.models import (
     StageChangeRow,
     UserRow,
 )
+from storage.prepared import Prepared
 
 
 def _copy(src: Any, dst: Any, names: tuple[str, ...]) -> None:
@@ -111,9 +112,9 @@ def user_from_row(row: UserRow) -> User:
 _USERS, _DIALOGS = UserRow.__table__, DialogRow.__table__
 # the sender's open dialog comes with the sender (asked for every message): one query, not two
 _USER_BY_PLATFORM = {
-    column: select(_USERS, *[c.label(f"d_{c.name}") for c in _DIALOGS.c])
+    column: Prepared(select(_USERS, *[c.label(f"d_{c.name}") for c in _DIALOGS.c])
     .outerjoin(_DIALOGS, _DIALOGS.c.user_id == _USERS.c.id)
-    .where(_USERS.c[column] == bindparam("b_pid"))
+    .where(_USERS.c[column] == bindparam("b_pid")))
     for column in ("id", "wecom_userid", "dingtalk_staffid")
 }
 _DIALOG_COLUMNS = tuple(c.name for c in _DIALOGS.c)
@@ -131,7 +132,7 @@ class SqlUserRepository:
 
     def by_platform_id(self, channel: str, platform_id: str) -> User | None:
         stmt = _USER_BY_PLATFORM[_PLATFORM_COLUMN.get(channel, "id")]
-        row = core_conn(self.s).execute(stmt, {"b_pid": platform_id}).first()
+        row = stmt.first(core_conn(self.s), {"b_pid": platform_id})
         if row is None:
             return None
         # kept for SqlDialogs.get in this transaction (None: no open dialog); put/clear drop it
@@ -175,14 +176,15 @@ _CONTACT_FIELDS = ("customer_id", "name", "title", "phone", "phone_norm", "email
 
 
 _CUSTOMERS, _CONTACTS = CustomerRow.__table__, ContactRow.__table__
-_CUSTOMER_BY_ID = select(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id"))
+_CUSTOMER_BY_ID = Prepared(select(_CUSTOMERS).where(_CUSTOMERS.c.id == bindparam("b_id")))
 # a customer looked up by name comes with its contacts (the entity carries them): one query, not 1 + n
-_CUSTOMERS_BY_NAME = (select(_CUSTOMERS, *[c.label(f"k_{c.name}") for c in _CONTACTS.c])
+_CUSTOMERS_BY_NAME = Prepared(select(_CUSTOMERS, *[c.label(f"k_{c.name}") for c in _CONTACTS.c])
                       .outerjoin(_CONTACTS, _CONTACTS.c.customer_id == _CUSTOMERS.c.id)
                       .where(_CUSTOMERS.c.name == bindparam("b_name")).order_by(_CUSTOMERS.c.id, _CONTACTS.c.id))
 _CONTACT_COLUMNS = tuple(c.name for c in _CONTACTS.c)
 _ContactValues = namedtuple("_ContactValues", _CONTACT_COLUMNS)  # type: ignore[misc]  # a Row's attributes
-_CONTACTS_OF = select(_CONTACTS).where(_CONTACTS.c.customer_id == bindparam("b_customer")).order_by(_CONTACTS.c.id)
+_CONTACTS_OF = Prepared(
+    select(_CONTACTS).where(_CONTACTS.c.customer_id == bindparam("b_customer")).order_by(_CONTACTS.c.id))
 
 
 def contact_from_row(row: ContactRow) -> Contact:
@@ -200,7 +202,7 @@ class SqlCustomerRepository:
         cache: dict[int, list[ContactRow]] = self.s.info.setdefault("contacts_by_customer", {})
         if customer_id not in cache:
             # Core rows carry the same attribute names as ContactRow; contact_from_row maps either
-            cache[customer_id] = list(core_conn(self.s).execute(_CONTACTS_OF, {"b_customer": customer_id}))
+            cache[customer_id] = _CONTACTS_OF.all(core_conn(self.s), {"b_customer": customer_id})
         return cache[customer_id]
 
     def _forget(self, customer_id: int | None = None) -> None:
@@ -226,7 +228,7 @@ class SqlCustomerRepository:
             return self._entity(loaded)  # loaded as an ORM object in this transaction (as Session.get would)
         row = self.s.info.get(CUSTOMER_ROWS, {}).get(customer_id)  # e.g. just found by name
         if row is None:
-            row = core_conn(self.s).execute(_CUSTOMER_BY_ID, {"b_id": customer_id}).first()
+            row = _CUSTOMER_BY_ID.first(core_conn(self.s), {"b_id": customer_id})
             if row is None:
                 return None
             self._remember([row])
@@ -293,7 +295,7 @@ class SqlCustomerRepository:
     def by_name(self, name: str) -> list[Customer]:
         customers: dict[int, Any] = {}
         contacts: dict[int, list[Any]] = {}
-        for row in core_conn(self.s).execute(_CUSTOMERS_BY_NAME, {"b_name": name}):
+        for row in _CUSTOMERS_BY_NAME.all(core_conn(self.s), {"b_name": name}):
             if row.id not in customers:
                 customers[row.id], contacts[row.id] = row, []
             if row.k_id is not None:
@@ -327,11 +329,11 @@ _DEAL_FIELDS = ("customer_id", "owner_id", "title", "stage", "amount", "products
 
 
 _DEALS = DealRow.__table__
-_DEAL_BY_ID = select(_DEALS).where(_DEALS.c.id == bindparam("b_id"))
-_DEALS_OF = select(_DEALS).where(_DEALS.c.customer_id == bindparam("b_customer")).order_by(_DEALS.c.id)
-_OPEN_DEALS_OF = (select(_DEALS).where(_DEALS.c.customer_id == bindparam("b_customer"), _DEALS.c.status == "open")
+_DEAL_BY_ID = Prepared(select(_DEALS).where(_DEALS.c.id == bindparam("b_id")))
+_DEALS_OF = Prepared(select(_DEALS).where(_DEALS.c.customer_id == bindparam("b_customer")).order_by(_DEALS.c.id))
+_OPEN_DEALS_OF = Prepared(select(_DEALS).where(_DEALS.c.customer_id == bindparam("b_customer"), _DEALS.c.status == "open")
                   .order_by(_DEALS.c.id))
-_DEAL_UPDATE = update(_DEALS).where(_DEALS.c.id == bindparam("b_id"))
+_DEAL_UPDATE = Prepared(update(_DEALS).where(_DEALS.c.id == bindparam("b_id")))
 
 
 def deal_from_row(row: DealRow) -> Deal:
@@ -356,7 +358,7 @@ class SqlDealRepository:
         """Deals read with Core; their values are kept so update() writes only what changed."""
         seen = self.s.info.setdefault(DEAL_ROWS, {})
         deals = []
-        for row in core_conn(self.s).execute(stmt, params) if rows is None else rows:
+        for row in stmt.all(core_conn(self.s), params) if rows is None else rows:
             deal = deal_from_row(row)  # type: ignore[arg-type]  # a Row has the same attributes
             seen[deal.id] = _deal_values(deal)
             deals.append(deal)
@@ -396,8 +398,7 @@ class SqlDealRepository:
         if not changes:
             return
         self.s.info.pop(DEAL_LISTS, None)
-        result = core_conn(self.s).execute(_DEAL_UPDATE, {"b_id": deal.id, **changes})
-        if not result.rowcount:
+        if not _DEAL_UPDATE.execute(core_conn(self.s), {"b_id": deal.id, **changes}):
             raise LookupError(f"deal {deal.id} vanished")
         seen.update(changes)
         _expire_loaded(self.s, DealRow, deal.id)
@@ -408,7 +409,7 @@ class SqlDealRepository:
         rows = cache.get((customer_id, open_only))
         if rows is None:
             stmt = _OPEN_DEALS_OF if open_only else _DEALS_OF
-            rows = cache[(customer_id, open_only)] = core_conn(self.s).execute(stmt, {"b_customer": customer_id}).all()
+            rows = cache[(customer_id, open_only)] = stmt.all(core_conn(self.s), {"b_customer": customer_id})
         return self._read(None, {}, rows)
 
 
@@ -417,8 +418,8 @@ _FOLLOWUP_FIELDS = ("customer_id", "deal_id", "contact_id", "user_id", "occurred
                     "stage_hint", "amount", "raw_text", "call_id", "effective", "status", "created_at")
 
 
-_FOLLOWUP_INSERT = insert(FollowUpRow.__table__)
-_AUDIT_INSERT = insert(AuditRow.__table__)
+_FOLLOWUP_INSERT = Prepared(insert(FollowUpRow.__table__).returning(FollowUpRow.__table__.c.id))
+_AUDIT_INSERT = Prepared(insert(AuditRow.__table__))
 
 
 def followup_from_row(row: FollowUpRow) -> FollowUp:
@@ -448,8 +449,7 @@ class SqlFollowUpRepository:
             extracted=dict(followup.extracted),
         )
         # a Core insert on the session's connection: the ORM unit of work costs more than the row
-        result = core_conn(self.s).execute(_FOLLOWUP_INSERT, values)
-        followup.id = int(result.inserted_primary_key[0])
+        followup.id = _FOLLOWUP_INSERT.insert(core_conn(self.s), values)
         return followup
 
     def by_call_id(self, call_id: str) -> FollowUp | None:
@@ -516,7 +516,7 @@ class SqlHistoryRepository:
 
     def add_audit(self, entry: AuditEntry) -> AuditEntry:
         # append-only and nobody reads the id back: a Core insert, no ORM object to track
-        core_conn(self.s).execute(_AUDIT_INSERT, {
+        _AUDIT_INSERT.execute(core_conn(self.s), {
             "at": entry.at, "actor_id": entry.actor_id, "action": entry.action, "subject_type": entry.subject_type,
             "subject_id": entry.subject_id, "before": entry.before, "after": entry.after})
         return entry

@@ -18,7 +18,6 @@ config = context.config
 engine = config.attributes.get("engine")
 if engine is None:  # `alembic` run by hand: use crmbot's configured database
     from bot.settings import load_settings
-
     from storage.db import create_db_engine
 
     engine = create_db_engine(load_settings().database_url)

@@ -40,14 +40,17 @@ __all__ = [
 
 
 def setup_dingtalk(
-    app: web.Application, settings: DingTalkSettings, dispatcher: Dispatcher
+    app: web.Application, settings: DingTalkSettings, dispatcher: Dispatcher, *, inbound: bool = True
 ) -> DingTalkSender:
-    """Attach the DingTalk channel to `app` and return the sender for the outbox drainer."""
+    """Attach the DingTalk channel to `app` and return the sender for the outbox drainer.
+    `inbound=False` (a worker process): no Stream connection or HTTP route, the sender only."""
     client = DingTalkClient(settings)
     translator = InboundTranslator(settings, client)
     app[DINGTALK_CLIENT] = client
 
-    if settings.http_mode:
+    if not inbound:
+        pass
+    elif settings.http_mode:
         gate = AcceptGate(dispatcher)
         app.router.add_post(settings.http_path, make_handler(settings.signing_secret, translator, gate))
     else:

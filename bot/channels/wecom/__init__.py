@@ -40,8 +40,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def setup_wecom(app: web.Application, settings: WeComSettings, dispatcher: Dispatcher) -> WeComSender:
+def setup_wecom(
+    app: web.Application, settings: WeComSettings, dispatcher: Dispatcher, *, inbound: bool = True
+) -> WeComSender:
     """Register the callback on `app` and return the outbox sender; its HTTP session closes on cleanup.
+    `inbound=False` (a worker process): the sender only.
 
     Raises ValueError (with a Chinese message) when the settings cannot work at all.
     """
@@ -62,7 +65,8 @@ def setup_wecom(app: web.Application, settings: WeComSettings, dispatcher: Dispa
         raise ValueError(
             "企业微信 EncodingAESKey 无效：应为 43 位字母和数字（运行 crmbot wecom check 查看详情）"
         ) from exc
-    callback.register(app, CALLBACK_PATH)
+    if inbound:
+        callback.register(app, CALLBACK_PATH)
     sender = WeComSender(WeComClient(settings), settings)
 
     async def _close(_: web.Application) -> None:
