@@ -27,6 +27,7 @@ MAX_DELAY = 300.0
 # per message cost as much as the handler's own). A crash loses at most these marks: the rows
 # are sent again once their lease runs out, as the one row in flight always could be.
 RECORD_EVERY = 10
+LEASE = timedelta(seconds=120)
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -57,9 +58,8 @@ async def drain_once(services: Services, senders: dict[str, ChannelSender], *, l
 
     def claim() -> list[OutgoingMessage]:
         with services.uow_factory() as uow:
-            rows = uow.outbox.claim_due(now, channels=list(senders), limit=limit)
-            # push the due time forward while we send, so a concurrent drainer skips these rows
-            uow.outbox.lease([r.id for r in rows], now + timedelta(seconds=120))
+            # the due time moves forward while we send, so a concurrent drainer skips these rows
+            rows = uow.outbox.take_due(now, now + LEASE, channels=list(senders), limit=limit)
             uow.commit()
             return rows
 
