@@ -29,11 +29,13 @@ _INBOX_INSERT = {
 }
 _INBOX_MARK = Prepared(update(_INBOX).where(_INBOX.c.id == bindparam("b_id")))
 _INBOX_OPEN = or_(_INBOX.c.status == "new", and_(_INBOX.c.status == "working", _INBOX.c.lease_until < bindparam("b_now")))
-_INBOX_CLAIMABLE = Prepared(select(_INBOX.c.id, _INBOX.c.channel, _INBOX.c.kind, _INBOX.c.sender, _INBOX.c.payload)
+_INBOX_CLAIMABLE = Prepared(select(_INBOX.c.id, _INBOX.c.sender)
                             .where(_INBOX_OPEN, _INBOX.c.id <= bindparam("b_max"))
                             .order_by(_INBOX.c.id).limit(bindparam("b_limit")))
 _INBOX_BUSY = Prepared(select(_INBOX.c.sender).distinct()
                        .where(_INBOX.c.status == "working", _INBOX.c.lease_until >= bindparam("b_now")))
+_INBOX_PAYLOADS = select(_INBOX.c.id, _INBOX.c.channel, _INBOX.c.kind, _INBOX.c.payload).where(
+    _INBOX.c.id.in_(bindparam("b_ids", expanding=True)))
 _INBOX_TAKE = Prepared(update(_INBOX).where(_INBOX.c.id == bindparam("b_id")))
 # SQLite: a write first, so this transaction holds the write lock (storage/db.py) while it reads
 _CLAIM_LOCK_SQLITE = Prepared(update(_INBOX).where(_INBOX.c.id == -1).values(status=_INBOX.c.status))
@@ -104,15 +106,18 @@ class SqlInbox:
         else:
             _CLAIM_LOCK_SQLITE.execute(conn, {})
         taken = self._pick(conn, now, bound, limit, max_senders)  # again: others may have claimed meanwhile
-        for item in taken:
-            _INBOX_TAKE.execute(conn, {"b_id": item.id, "worker": worker, "lease_until": lease_until,
+        for inbox_id in taken:
+            _INBOX_TAKE.execute(conn, {"b_id": inbox_id, "worker": worker, "lease_until": lease_until,
                                        "status": "working"})
-        return taken
+        if not taken:
+            return []
+        rows = conn.execute(_INBOX_PAYLOADS, {"b_ids": taken})
+        return sorted((InboxItem(r.id, r.channel, r.kind, r.payload) for r in rows), key=lambda i: i.id)
 
     @staticmethod
-    def _pick(conn: Any, now: datetime, bound: int, limit: int, max_senders: int) -> list[InboxItem]:
+    def _pick(conn: Any, now: datetime, bound: int, limit: int, max_senders: int) -> list[int]:
         busy = {r.sender for r in _INBOX_BUSY.all(conn, {"b_now": now})}
-        taken: list[InboxItem] = []
+        taken: list[int] = []
         chosen: set[str] = set()
         for row in _INBOX_CLAIMABLE.all(conn, {"b_now": now, "b_limit": limit * 4, "b_max": bound}):
             sender = row.sender
@@ -123,7 +128,7 @@ class SqlInbox:
                     busy.add(sender)
                     continue
                 chosen.add(sender)
-            taken.append(InboxItem(row.id, row.channel, row.kind, row.payload))
+            taken.append(row.id)
             if len(taken) == limit:
                 break
         return taken

@@ -26,9 +26,52 @@ from storage.repositories import (
     SqlUserRepository,
 )
 
+_REPOSITORIES: dict[str, Any] = {
+    "users": SqlUserRepository,
+    "customers": SqlCustomerRepository,
+    "deals": SqlDealRepository,
+    "followups": SqlFollowUpRepository,
+    "history": SqlHistoryRepository,
+    "merges": SqlMergeRepository,
+    "alerts": SqlAlertRepository,
+    "calls": SqlCallLogRepository,
+    "dedup_keys": SqlDedupKeys,
+    "inbox": SqlInbox,
+    "outbox": SqlOutbox,
+    "cards": SqlCards,
+    "dialogs": SqlDialogs,
+    "approvals": stage_repos.SqlApprovalRepository,
+    "evidence": stage_repos.SqlEvidenceRepository,
+    "workload": stage_repos.SqlWorkloadRepository,
+    "import_batches": import_repos.SqlImportBatchRepository,
+    "reviews": import_repos.SqlReviewItemRepository,
+    "jobs": offboarding_repos.SqlJobRepository,
+    "handover": offboarding_repos.SqlHandoverRepository,
+}
+
 
 class SqlUnitOfWork:
     session: Session
+    users: SqlUserRepository
+    customers: SqlCustomerRepository
+    deals: SqlDealRepository
+    followups: SqlFollowUpRepository
+    history: SqlHistoryRepository
+    merges: SqlMergeRepository
+    alerts: SqlAlertRepository
+    calls: SqlCallLogRepository
+    dedup_keys: SqlDedupKeys
+    inbox: SqlInbox
+    outbox: SqlOutbox
+    cards: SqlCards
+    dialogs: SqlDialogs
+    approvals: stage_repos.SqlApprovalRepository
+    evidence: stage_repos.SqlEvidenceRepository
+    workload: stage_repos.SqlWorkloadRepository
+    import_batches: import_repos.SqlImportBatchRepository
+    reviews: import_repos.SqlReviewItemRepository
+    jobs: offboarding_repos.SqlJobRepository
+    handover: offboarding_repos.SqlHandoverRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
@@ -36,28 +79,15 @@ class SqlUnitOfWork:
     def __enter__(self) -> SqlUnitOfWork:
         self.session = self._factory()
         self.session.info.clear()
-        s = self.session
-        self.users = SqlUserRepository(s)
-        self.customers = SqlCustomerRepository(s)
-        self.deals = SqlDealRepository(s)
-        self.followups = SqlFollowUpRepository(s)
-        self.history = SqlHistoryRepository(s)
-        self.merges = SqlMergeRepository(s)
-        self.alerts = SqlAlertRepository(s)
-        self.calls = SqlCallLogRepository(s)
-        self.dedup_keys = SqlDedupKeys(s)
-        self.inbox = SqlInbox(s)
-        self.outbox = SqlOutbox(s)
-        self.cards = SqlCards(s)
-        self.dialogs = SqlDialogs(s)
-        self.approvals = stage_repos.SqlApprovalRepository(s)
-        self.evidence = stage_repos.SqlEvidenceRepository(s)
-        self.workload = stage_repos.SqlWorkloadRepository(s)
-        self.import_batches = import_repos.SqlImportBatchRepository(s)
-        self.reviews = import_repos.SqlReviewItemRepository(s)
-        self.jobs = offboarding_repos.SqlJobRepository(s)
-        self.handover = offboarding_repos.SqlHandoverRepository(s)
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        # repositories are made on first use: a unit of work uses a few of its twenty
+        repository = _REPOSITORIES.get(name)
+        if repository is None or "session" not in self.__dict__:
+            raise AttributeError(name)
+        value = self.__dict__[name] = repository(self.session)
+        return value
 
     def __exit__(self, *exc: object) -> None:
         # anything not committed explicitly is rolled back: no half-written change survives an error
