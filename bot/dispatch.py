@@ -3,24 +3,101 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from bot.runtime import handle_event, record_inbound
+from bot.runtime import handle_event, record_inbound_many
 from bot.services import Services
 from bot.types import CardAction, IncomingMessage
 
 log = logging.getLogger(__name__)
 
 
-class AsyncDispatcher:
-    """Implements `bot.types.Dispatcher` for the channel adapters.
+class InboxWriter:
+    """Writes inbound events to the inbox on its own thread, with group commit: the events that
+    arrive while one transaction is being written go into the next one together. Queued behind
+    handler work on a shared pool, an ack would wait for every event received before it to be
+    handled; one transaction per event cost each ack a commit even when hundreds were waiting."""
 
-    The inbox writes that gate a platform ack run on their own thread: queued behind handler
-    work on a shared pool, an ack would wait for every event received before it to be handled.
-    """
+    MAX_BATCH = 100
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._queue: queue.SimpleQueue[tuple[IncomingMessage | CardAction, asyncio.AbstractEventLoop,
+                                             asyncio.Future[int | None]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    async def record(self, event: IncomingMessage | CardAction) -> int | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int | None] = loop.create_future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="crmbot-inbox", daemon=True)
+                self._thread.start()
+        self._queue.put((event, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[tuple[IncomingMessage | CardAction, asyncio.AbstractEventLoop,
+                                       asyncio.Future[int | None]]]) -> None:
+        try:
+            events = [event for event, _, _ in batch]
+            results: list[int | BaseException | None] = list(record_inbound_many(self.services, events))
+        except Exception as exc:
+            if len(batch) > 1:  # one bad event must not fail the others: each on its own
+                for item in batch:
+                    self._write([item])
+                return
+            results = [exc]
+        for (_, loop, future), result in zip(batch, results, strict=True):
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, result)
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+
+def _settle(future: asyncio.Future[int | None], result: int | BaseException | None) -> None:
+    if future.done():  # the request went away meanwhile
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+class AsyncDispatcher:
+    """Implements `bot.types.Dispatcher` for the channel adapters: the inbox write that gates a
+    platform ack (InboxWriter), then the handler in a tracked task on the handler pool."""
 
     def __init__(self, services: Services, *, workers: int | None = None, on_done: Callable[[], None] | None = None,
                  senders: Mapping[str, object] | None = None, handle: bool = True) -> None:
@@ -35,13 +112,12 @@ class AsyncDispatcher:
             engine = getattr(services.uow_factory, "engine", None)
             workers = 1 if engine is not None and engine.dialect.name == "sqlite" else 4
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmbot-db")
-        self.inbox_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmbot-inbox")
+        self.inbox = InboxWriter(services)
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_done = on_done
 
     async def accept(self, event: IncomingMessage | CardAction) -> bool:
-        loop = asyncio.get_running_loop()
-        inbox_id = await loop.run_in_executor(self.inbox_executor, record_inbound, self.services, event)
+        inbox_id = await self.inbox.record(event)
         if inbox_id is None:
             return False  # a platform retry of something we already have
         if self.handle:
@@ -86,5 +162,5 @@ class AsyncDispatcher:
             await asyncio.wait(list(self.tasks), timeout=timeout)
 
     def close(self) -> None:
-        self.inbox_executor.shutdown(wait=True)
+        self.inbox.close()
         self.executor.shutdown(wait=True)

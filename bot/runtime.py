@@ -53,13 +53,22 @@ def event_from_payload(kind: str, payload: dict[str, Any]) -> IncomingMessage | 
 
 def record_inbound(services: Services, event: IncomingMessage | CardAction) -> int | None:
     """Write the event to the inbox; None for a redelivery (already seen)."""
-    kind = "action" if isinstance(event, CardAction) else "message"
-    message_id = event.event_id if isinstance(event, CardAction) else event.message_id
+    return record_inbound_many(services, [event])[0]
+
+
+def record_inbound_many(services: Services, events: list[IncomingMessage | CardAction]) -> list[int | None]:
+    """Write events to the inbox in one transaction; None for each redelivery (already seen)."""
+    now = services.clock.now()
+    ids = []
     with services.uow_factory() as uow:
-        inbox_id = uow.inbox.record(channel=event.channel, message_id=message_id, sender=event.sender_platform_id,
-                                    kind=kind, payload=event_payload(event), now=services.clock.now())
+        for event in events:
+            kind = "action" if isinstance(event, CardAction) else "message"
+            message_id = event.event_id if isinstance(event, CardAction) else event.message_id
+            ids.append(uow.inbox.record(channel=event.channel, message_id=message_id,
+                                        sender=event.sender_platform_id, kind=kind, payload=event_payload(event),
+                                        now=now))
         uow.commit()
-    return inbox_id
+    return ids
 
 
 def handle_event(services: Services, event: IncomingMessage | CardAction, inbox_id: int | None = None) -> None:
