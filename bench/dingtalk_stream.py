@@ -144,7 +144,7 @@ async def echo_run(fake: FakeDingTalk, n: int, rate: float) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------- end to end
-def _serve_app(conn: Any, dingtalk: dict[str, Any], data_dir: str) -> None:
+def _serve_app(conn: Any, dingtalk: dict[str, Any], data_dir: str, workers: int) -> None:
     """The real crmbot (build_app, SQLite); its Stream client connects to the fake in the parent."""
     sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     logging.basicConfig(level=logging.WARNING)
@@ -154,11 +154,14 @@ def _serve_app(conn: Any, dingtalk: dict[str, Any], data_dir: str) -> None:
 
         from bot.app import build_app
         from bot.settings import load_settings
+        from bot.worker_pool import setup_worker_pool
 
         settings = load_settings(None, database_url=f"sqlite:///{data_dir}/crmbot.db", data_dir=data_dir,
                                  dingtalk=dingtalk)
-        bot = build_app(settings)
+        bot = build_app(settings, role="web" if workers else "all")
         seed(bot.services)
+        if workers:
+            setup_worker_pool(bot.web, settings, workers)
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=2.0)
         await runner.setup()  # starts the Stream client
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -171,13 +174,14 @@ def _serve_app(conn: Any, dingtalk: dict[str, Any], data_dir: str) -> None:
     asyncio.run(run())
 
 
-async def e2e(n: int, rate: float) -> None:
+async def e2e(n: int, rate: float, workers: int) -> None:
     with FakeDingTalk() as fake:
         parent, child = mp.Pipe()
         data_dir = tempfile.mkdtemp(prefix="crmbot-bench-")
         server = mp.get_context("spawn").Process(
             target=_serve_app, args=(child, {**fake.settings().model_dump(mode="json"),
-                                             "client_secret": fake.client_secret}, data_dir), daemon=True)
+                                             "client_secret": fake.client_secret}, data_dir, workers),
+            daemon=False)  # it starts worker processes of its own
         server.start()
         loop = asyncio.get_running_loop()
         try:
@@ -202,7 +206,9 @@ async def e2e(n: int, rate: float) -> None:
             warm = frames(200)
             fake.push_many(warm)
             await fake.wait_until(lambda: answered() >= len(warm), 120, "warm-up replies")
-            print(f"end to end through the real app (SQLite, {len(REPS)} reps, /跟进 commands), {n} frames per run")
+            mode = f"web process + {workers} workers" if workers else "one process"
+            print(f"end to end through the real app (SQLite, {mode}, {len(REPS)} reps, /跟进 commands), "
+                  f"{n} frames per run")
             print(f"{'':22}{'acked/s':>10}{'ack p50 ms':>12}{'ack p99 ms':>12}{'follow-ups/s':>14}{'last reply after last ack':>28}")
             for name, run_rate in ((f"paced {rate:.0f}/s", rate), ("burst", 0.0)):
                 batch = frames(n)
@@ -242,10 +248,11 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="frames/s in the paced (latency) run")
     parser.add_argument("--inbox-ms", type=float, default=0.0, help="simulated inbox write time per event")
     parser.add_argument("--e2e", action="store_true", help="through the real app (SQLite) instead")
+    parser.add_argument("--workers", type=int, default=0, help="--e2e: handler processes (crmbot serve --workers)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.e2e:
-        await e2e(args.n, args.rate)
+        await e2e(args.n, args.rate, args.workers)
         return
     with FakeDingTalk() as fake:
         echo = await echo_run(fake, args.n, args.rate)
