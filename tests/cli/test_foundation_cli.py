@@ -175,3 +175,63 @@ def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_serve_with_workers_starts_them_and_stops_them_all_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port), "--workers", "2"],
+                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    body = json.loads(resp.read())
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok", "channels": []}
+        workers: list[int] = []
+        for _ in range(100):  # the resource tracker is a child too: wait for both workers
+            workers = [p for p in _children(proc.pid)
+                       if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+                       and "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "处理进程：2" in out
+        assert not [p for p in workers if Path(f"/proc/{p}").exists()]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_refuses_an_impossible_number_of_workers(tmp_path: Path) -> None:
+    r = crmbot("serve", "--workers", "500", cwd=tmp_path)
+    assert r.returncode == 2 and "--workers 应在 0 到 64 之间" in r.stderr
