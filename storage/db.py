@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from storage.checkpoint import AUTOCHECKPOINT_PAGES, CHECKPOINTER
+from storage.checkpoint import AUTOCHECKPOINT_PAGES, CHECKPOINTER, JOURNAL_SIZE_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # storage/checkpoint.py does it sooner
+    cur.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")  # the WAL shrinks back after a burst
     cur.execute("PRAGMA busy_timeout=15000")
     cur.close()
 
