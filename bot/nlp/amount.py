@@ -29,12 +29,16 @@ class AmountExtractor:
         measure = alternation(lex["measure_words"])
         self._money_before = re.compile(f"(?:{alternation(lex['money_keywords'])})[^,，。;；]{{0,8}}$")
         self._not_money_before = re.compile(f"(?:{alternation(lex['non_money_context'])})[^,，。;；]{{0,6}}$")
-        self._measure_after = re.compile(rf"^\s*(?:{measure})")
+        # 20台 / 20 台 are quantities; 50万 对方… / 50万周四… are money followed by another word
+        self._measure_after = re.compile(
+            rf"^(?:{measure})(?!方|接|比|[一二三四五六日天末内]|[底初中前后]|[后内]天|码)")
+        self._measure_after_spaced = re.compile(rf"^\s+(?:{measure})(?![\u4e00-\u9fff])")
         vague = "多|几|余|来"
         self._pattern = re.compile(
             rf"(?P<cur>¥|￥|RMB|rmb|人民币)?\s*"
             rf"(?:(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<vague>{vague})?\s*"
             rf"(?P<unit>个亿|亿元|亿|千万|百万|万元|万块|万|千元|千块|千|[wWkK](?![A-Za-z])|元|块钱)?"
+            rf"(?:(?<=[万千亿])(?P<tail>\d)(?![\d.,]))?"  # 12万8 = 128,000 (spoken style)
             rf"|(?P<cnv>{_CN}+?)(?P<cnvague>多|余|来)(?P<cnbig>万|亿)"
             rf"|(?P<cn>{_CN}+)(?P<cnunit>元|块钱)?)"
         )
@@ -48,6 +52,8 @@ class AmountExtractor:
             before = text[max(0, m.start() - 12) : m.start()]
             after = text[m.end() : m.end() + 4]
             if self._measure_after.search(after) or re.match(r"^\s*[%％折个点倍]", after):
+                continue
+            if not (m.group("unit") or m.group("cn")) and self._measure_after_spaced.search(after):
                 continue
             if m.start() > 0 and text[m.start() - 1] in "#-/.:：几多余来" and not m.group("cur"):
                 continue  # part of a masked phone, an id or a time
@@ -105,4 +111,6 @@ class AmountExtractor:
         conf = 0.9 if unit not in ("千", "元", "块钱") else 0.75
         if m.group("vague"):
             conf = 0.55  # 20多万: an order of magnitude, not a figure
+        if m.group("tail"):
+            num += int(m.group("tail")) / 10
         return round(num * mult, 2), conf
