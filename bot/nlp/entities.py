@@ -24,7 +24,7 @@ _NAME_RIGHT = (
     r"(?=说|讲|来电|回电|回了|回复|打|聊|在|发|要|见|拒绝|做|电话|手机|座机|微信|企微|邮件|邮箱|[,，。;；!！?？\s（(：:、]|[\d#+]|$"
     r"|的|今天|昨天|通了|约|确认|同意|表示|反馈|觉得|认为|那边|这边|一起|沟通|问|抱怨|嫌|来|对|也|很|挺|已|刚|想|让|他|她"
     r"|答应|看了|看完|希望|去|不|没|还|吗|吧|呢|啊|您|你|先生|女士|准备|决定|定了|签|把|给|跟|和|与|主动|那里|处|团队"
-    r"|视频|语音|线上|当面|现场|亲自|本人)"
+    r"|视频|语音|线上|当面|现场|亲自|本人|开了|开会|过了|见面|吃饭|一起)"
 )
 _NAME_RIGHT_RE = re.compile(_NAME_RIGHT)
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
@@ -186,7 +186,14 @@ class EntityExtractor:
             cand = self._full_name_at(text, i, surname)
             if cand is not None:
                 found.append(cand)
+        # 仓储经理韦强: a title run straight into a full name is the end of a job word, not a person
+        starts = {n.start for n in found if n.kind == "full"}
+        found = [n for n in found if not (n.kind == "title" and n.end in starts)]
         return self._dedupe(found)
+
+    def role_before(self, text: str, start: int) -> bool:
+        """A job word (采购经理, 物流总监, CIO) right before `start`."""
+        return bool(self._role_end.search(text[max(0, start - 8) : start]))
 
     def _full_name_at(self, text: str, start: int, surname: str) -> NameMatch | None:
         before = text[max(0, start - 8) : start]

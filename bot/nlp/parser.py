@@ -228,6 +228,9 @@ class Parser:
 
         people = self._people(masked, transcript)
         companies = self._entities.companies(masked, people, transcript=transcript)
+        # "物流总监闫冬" is a job and a person, not an organisation's name
+        companies = [c for c in companies if not any(
+            p.end == c.end and p.start > c.start and self._entities.role_before(masked, p.start) for p in people)]
         people = [p for p in people if not any(c.start <= p.start and p.end <= c.end for c in companies)]
         contact = self._pick_contact(people)
         if contact is not None:

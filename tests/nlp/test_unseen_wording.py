@@ -62,3 +62,39 @@ def test_run_on_message_is_cut_where_the_subject_changes() -> None:
 )
 def test_unseen_phrasings(parser: Parser, text: str, field: str, value: object) -> None:
     assert getattr(parser.parse_text(text, at("2026-06-10 10:00")), field) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "contact", "company"),
+    [
+        ("跟中仓智运的仓储经理韦强见了面", "韦强", "中仓智运"),  # not 储经理: 仓储 is the job
+        ("见到了宏泰冷链的物流总监闫冬，聊得很好", "闫冬", "宏泰冷链"),
+        ("晚上和中联重装的采购部长孔德明见面吃了个饭", "孔德明", "中联重装"),
+        ("和云启科技CIO雷鸣开了个视频会议", "雷鸣", "云启科技"),
+        ("跟信达云服的采购负责人苗青过了一遍报价", "苗青", "信达云服"),
+    ],
+)
+def test_a_full_name_after_a_job_word(parser: Parser, text: str, contact: str, company: str) -> None:
+    out = parser.parse_text(text, at("2026-03-10 10:00"))
+    assert (out.contact_name, out.company) == (contact, company)
+
+
+@pytest.mark.parametrize(
+    ("text", "stage", "conclusion"),
+    [
+        ("人民医院骨科聂主任 签了！一百八十八万", "won", "advance"),
+        ("合家欢超市下了第一批订单", "won", "advance"),
+        ("物业采购说维保合同三年共计96万元已签", "won", "advance"),
+        ("邮件已发 附件是产品手册和报价", "quote", None),
+        ("筑联科技的黎经理说被总部统一采购了 我们出局", "lost", "reject"),
+        ("他们在别家下了订单", "lost", "reject"),
+        ("客户说准备签了", None, "advance"),  # a plan, not a milestone: but an attitude
+        ("你们的报价方式是怎样的", None, None),  # a question about quoting
+        ("寒假前不谈了", None, "hold"),
+        ("说不想再合作了", None, "reject"),
+    ],
+)
+def test_milestones_and_attitudes_in_other_words(parser: Parser, text: str, stage: str | None,
+                                                 conclusion: str | None) -> None:
+    out = parser.parse_text(text, at("2026-03-10 10:00"))
+    assert (out.stage, out.conclusion) == (stage, conclusion)
