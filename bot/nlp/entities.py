@@ -65,6 +65,11 @@ _VISIT_PLACE = re.compile(
     r"(?=[,，。;；\s]|$|的(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂)"
     r"|今天|昨天|前天|不是|没(?:见|人|找)|[他她]们?(?:说|的)|只见)"
 )
+_LEADING_NAME = re.compile(rf"\s*([{_CJK}A-Za-z][{_CJK}A-Za-z0-9]{{1,9}})(?:\s+|[,，:：])(?=\S)")
+_LEADING_NOT_NAME = re.compile(
+    r"(?:今|明|后|昨|前|上|下|本|这|那|周|星期|礼拜|早|晚|中午|凌晨|刚|嗯|就是|然后|对了|哦|啊|呃|客户|老板|我|他|她"
+    r"|电话|微信|邮件|拜访|视频|会议|上门|报价|合同|跟进|回访|备注|今天|\d)"
+)
 # A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
 _GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处)$")
 # Form-like reports: "客户：鸿星尔克 对接人：林总监".
@@ -311,7 +316,22 @@ class EntityExtractor:
                 continue
             if not self._bad_core(name) and name not in self.surname_words:
                 found.append(NameMatch(m.start(1), m.end(1), name, 0.6, "place"))
+        lead = None if transcript or found else self._leading_name(text, people)
+        if lead is not None:
+            found.append(lead)
         return self._dedupe_companies([self._without_department(text, c) for c in found])
+
+    def _leading_name(self, text: str, people: list[NameMatch]) -> NameMatch | None:
+        """A note that opens with the customer's name and then says what happened: "速达传动 报价发了
+        18.5w", "家家乐 15号 打电话". Only when nothing else names a company, and never a time
+        word, a filler, a person or a common word."""
+        m = _LEADING_NAME.match(text)
+        if m is None or _LEADING_NOT_NAME.match(m.group(1)):
+            return None
+        name = m.group(1)
+        if any(p.start < m.end(1) for p in people) or not self._plausible_name(name):
+            return None
+        return NameMatch(m.start(1), m.end(1), name, 0.5, "lead")
 
     def _without_department(self, text: str, cand: NameMatch) -> NameMatch:
         """瑞丰银行信息科技|部的陈科长 → 瑞丰银行: a department run after a bank, hospital or school."""

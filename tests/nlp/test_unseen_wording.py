@@ -98,3 +98,19 @@ def test_milestones_and_attitudes_in_other_words(parser: Parser, text: str, stag
                                                  conclusion: str | None) -> None:
     out = parser.parse_text(text, at("2026-03-10 10:00"))
     assert (out.stage, out.conclusion) == (stage, conclusion)
+
+
+@pytest.mark.parametrize(
+    ("text", "company"),
+    [
+        ("速达传动 报价发了 18.5w", "速达传动"),
+        ("家家乐 15号 打电话", "家家乐"),
+        ("海纳云，下周五再碰一下", "海纳云"),
+        ("今天 拜访了 恒康医疗", "恒康医疗"),  # a time word opens the note, not a name
+        ("张伟 说 下周再谈", None),  # a person
+        ("报价 已发 对方在看", None),
+        ("刚才 电话 没人接", None),
+    ],
+)
+def test_a_note_that_opens_with_the_customers_name(parser: Parser, text: str, company: str | None) -> None:
+    assert parser.parse_text(text, at("2026-03-10 10:00")).company == company
