@@ -114,3 +114,20 @@ def test_milestones_and_attitudes_in_other_words(parser: Parser, text: str, stag
 )
 def test_a_note_that_opens_with_the_customers_name(parser: Parser, text: str, company: str | None) -> None:
     assert parser.parse_text(text, at("2026-03-10 10:00")).company == company
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("周三去鼎峰机电", "visit"),
+        ("我约了周二过去讲一下", "visit"),
+        ("要求我们明天派人过去", "visit"),
+        ("让我们下周一去总部谈合同", "contract"),
+        ("下下周三去总部签字", "contract"),
+        ("说要报一下华东到西南的干线运价 周五给他", "quote"),
+        ("他说上次演示的那个版本还在内部评估", None),  # a demo in the past
+        ("去年买的设备还在用", None),
+    ],
+)
+def test_next_steps_in_other_words(parser: Parser, text: str, action: str | None) -> None:
+    assert parser.parse_text(text, at("2026-03-10 10:00")).next_action == action
