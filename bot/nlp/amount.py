@@ -31,7 +31,7 @@ class AmountExtractor:
         self._not_money_before = re.compile(f"(?:{alternation(lex['non_money_context'])})[^,，。;；]{{0,6}}$")
         # 20台 / 20 台 are quantities; 50万 对方… / 50万周四… are money followed by another word
         self._measure_after = re.compile(
-            rf"^(?:{measure})(?!方|接|比|[一二三四五六日天末内]|[底初中前后]|[后内]天|码)")
+            rf"^(?:{measure})(?!方|接|比|[一二三四五六日天末内]|[底初中前后]|[后内]天|码|吧|吗|呀|啊|不对)")
         self._measure_after_spaced = re.compile(rf"^\s+(?:{measure})(?![\u4e00-\u9fff])")
         vague = "多|几|余|来"
         self._pattern = re.compile(
