@@ -145,8 +145,8 @@ def test_chat_as_unknown_user_fails_clearly(tmp_path: Path) -> None:
     assert r.returncode == 1 and "没有用户「ghost」" in r.stderr
 
 
-def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
-    import signal
+def _start_serve(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    """`crmbot serve` on a free port, its /healthz answered; the port is in `proc.args`."""
     import socket
     import time
     import urllib.request
@@ -155,23 +155,36 @@ def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port)], cwd=tmp_path,
-                            env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port), *extra],
+                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    body = None
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                body = json.loads(resp.read())
+                break
+        except OSError:
+            time.sleep(0.2)
+    if body != {"status": "ok", "channels": []}:
+        proc.kill()
+        raise AssertionError(f"/healthz answered {body}: {proc.communicate()[1][-2000:]}")
+    return proc
+
+
+def _stop_serve(proc: subprocess.Popen[str]) -> str:
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out
+
+
+def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+    proc = _start_serve(tmp_path)
     try:
-        body = None
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                    body = json.loads(resp.read())
-                    break
-            except OSError:
-                time.sleep(0.2)
-        assert body == {"status": "ok", "channels": []}
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        assert "尚未配置企业微信或钉钉" in out
+        assert "尚未配置企业微信或钉钉" in _stop_serve(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -189,43 +202,28 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_serve_with_workers_starts_them_and_stops_them_all_on_sigterm(tmp_path: Path) -> None:
-    import signal
-    import socket
     import time
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBOT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port), "--workers", "2"],
-                            cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _start_serve(tmp_path, "--workers", "2")
     try:
-        body = None
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                    body = json.loads(resp.read())
-                    break
-            except OSError:
-                time.sleep(0.2)
-        assert body == {"status": "ok", "channels": []}
         workers: list[int] = []
         for _ in range(100):  # the resource tracker is a child too: wait for both workers
             workers = [p for p in _children(proc.pid)
-                       if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
-                       and "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+                       if "spawn_main" in _cmdline(p) and "resource_tracker" not in _cmdline(p)]
             if len(workers) == 2:
                 break
             time.sleep(0.2)
         assert len(workers) == 2
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        assert "处理进程：2" in out
+        assert "处理进程：2" in _stop_serve(proc)
         assert not [p for p in workers if Path(f"/proc/{p}").exists()]
     finally:
         if proc.poll() is None:
