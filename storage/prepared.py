@@ -52,33 +52,35 @@ class Prepared:
     # -- running ---------------------------------------------------------------------------------
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run it; the number of rows changed."""
-        cursor = self._run(conn, params)
-        return int(cursor.rowcount)
+        _, cursor = self._plan_run(conn, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         plan, cursor = self._plan_run(conn, params)
-        _result_processors(plan, cursor, conn.dialect)
-        return [self._row(plan, r) for r in cursor.fetchall()]
+        try:
+            _result_processors(plan, cursor, conn.dialect)
+            return [self._row(plan, r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any | None:
-        plan, cursor = self._plan_run(conn, params)
-        _result_processors(plan, cursor, conn.dialect)
-        raw = cursor.fetchone()
-        if raw is not None:
-            cursor.fetchall()  # drain, so that the driver finishes the statement now
-        return None if raw is None else self._row(plan, raw)
+        rows = self.all(conn, params)
+        return rows[0] if rows else None
 
     def insert(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run an INSERT; the new row's integer primary key."""
         plan, cursor = self._plan_run(conn, params)
-        if plan.row is not None:  # RETURNING
-            return int(cursor.fetchone()[0])
-        return int(cursor.lastrowid)
+        try:
+            if plan.row is not None:  # RETURNING
+                return int(cursor.fetchone()[0])
+            return int(cursor.lastrowid)
+        finally:
+            cursor.close()
 
     # -- internals -------------------------------------------------------------------------------
-    def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        return self._plan_run(conn, params)[1]
-
     def _plan_run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Plan, Any]:
         dialect = conn.dialect
         plan = self._plans.get((dialect.name, frozenset(params)))
