@@ -219,9 +219,8 @@ class Parser:
         if concl:
             out.conclusion = concl  # type: ignore[assignment]
             conf["conclusion"] = c
-        pains = self._classifier.pain_points(
-            customer_text, clauses(customer_text, split_on_spaces=transcript)
-        )
+        pain_text = squeeze(customer_text)  # 比 我们 便宜: dictation spacing closed up, as for stages
+        pains = self._classifier.pain_points(pain_text, clauses(pain_text, split_on_spaces=transcript))
         if pains:
             out.pain_points = sorted(pains)  # type: ignore[assignment]
             conf["pain_points"] = min(pains.values())

@@ -131,3 +131,19 @@ def test_a_note_that_opens_with_the_customers_name(parser: Parser, text: str, co
 )
 def test_next_steps_in_other_words(parser: Parser, text: str, action: str | None) -> None:
     assert parser.parse_text(text, at("2026-03-10 10:00")).next_action == action
+
+
+@pytest.mark.parametrize(
+    ("text", "pains"),
+    [
+        ("说 题库系统 做得 比 我们 好 的 有好几家 而且 都 比 我们 便宜", ["competitor", "price"]),  # dictation spacing
+        ("说报价比海峰那边每吨贵了将近20块", ["competitor", "price"]),
+        ("被华翔拿走了，采购说主要是价格差了3个点", ["competitor", "price"]),
+        ("樊处长说效果可以，但今年财政紧", ["price"]),
+        ("就是上次那批货到得太晚了", ["delivery"]),
+        ("他们玉米种子包衣剂一直用先正达的，没兴趣换", ["competitor"]),
+        ("价格比去年涨了", ["price"]),  # a comparison with last year is no competitor
+    ],
+)
+def test_concerns_in_other_words(parser: Parser, text: str, pains: list[str]) -> None:
+    assert parser.parse_text(text, at("2026-03-10 10:00")).pain_points == pains
