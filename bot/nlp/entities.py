@@ -65,6 +65,16 @@ _VISIT_PLACE = re.compile(
     r"(?=[,，。;；\s]|$|的(?:基地|工厂|厂区|园区|现场|展厅|办公室|车间|仓库|门店|总部|店|厂)"
     r"|今天|昨天|前天|不是|没(?:见|人|找)|[他她]们?(?:说|的)|只见)"
 )
+# English names reps use for buyers (采购Amy, 跟德信的 Linda, Kevin 邮件回复说): a capitalised word
+# right after a job word or 的/跟/给, or right before what the person did
+_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])([A-Z][a-z]{2,9})(?![A-Za-z0-9])")
+_LATIN_LEFT = re.compile(
+    r"(?:的|跟|和|与|给|找|联系|约|采购|经理|总监|主管|助理|负责人|老板|VP|CEO|CIO|CTO|[Mm]anager|[Dd]irector)\s*$")
+_LATIN_RIGHT = re.compile(r"\s*(?:说|发|要|回|问|觉得|反馈|表示|那边|微信|邮件|电话|来电|打|在)")
+_LATIN_WITH_ME = re.compile(r"\s*(?:去|一起|陪)")  # 跟 Tony 去 visit: a colleague along, not the customer
+_LATIN_NOT_NAMES = frozenset(
+    ["Demo", "Quote", "Deal", "Call", "Called", "Office", "Excel", "Word", "Zoom", "Teams", "Email", "Mail", "Hello", "Sorry", "Thanks", "Team", "Plan", "Sales", "Legal", "Boss", "Okay", "The", "And", "For", "With", "Today", "Tomorrow", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "Visit", "Meeting", "Online", "Offline", "Price", "Budget", "Order", "Contract", "Invoice", "Sample", "Project", "Product", "System", "Cloud", "Apple", "Huawei", "Android", "Windows", "Linux", "Python", "Java", "Wechat", "Excel"]
+)
 _LEADING_NAME = re.compile(rf"\s*([{_CJK}A-Za-z][{_CJK}A-Za-z0-9]{{1,9}})(?:\s+|[,，:：])(?=\S)")
 _LEADING_NOT_NAME = re.compile(
     r"(?:今|明|后|昨|前|上|下|本|这|那|周|星期|礼拜|早|晚|中午|凌晨|刚|嗯|就是|然后|对了|哦|啊|呃|客户|老板|我|他|她"
@@ -191,6 +201,11 @@ class EntityExtractor:
             cand = self._full_name_at(text, i, surname)
             if cand is not None:
                 found.append(cand)
+        for m in _LATIN_NAME.finditer(text):
+            if m.group(1) in _LATIN_NOT_NAMES or _LATIN_WITH_ME.match(text, m.end()):
+                continue
+            if _LATIN_LEFT.search(text, 0, m.start()) or _LATIN_RIGHT.match(text, m.end()):
+                found.append(NameMatch(m.start(1), m.end(1), m.group(1), 0.75, "full"))
         # 仓储经理韦强: a title run straight into a full name is the end of a job word, not a person
         starts = {n.start for n in found if n.kind == "full"}
         found = [n for n in found if not (n.kind == "title" and n.end in starts)]
@@ -326,7 +341,7 @@ class EntityExtractor:
         18.5w", "家家乐 15号 打电话". Only when nothing else names a company, and never a time
         word, a filler, a person or a common word."""
         m = _LEADING_NAME.match(text)
-        if m is None or _LEADING_NOT_NAME.match(m.group(1)):
+        if m is None or _LEADING_NOT_NAME.match(m.group(1)) or m.group(1) in _LATIN_NOT_NAMES:
             return None
         name = m.group(1)
         if any(p.start < m.end(1) for p in people) or not self._plausible_name(name):

@@ -147,3 +147,16 @@ def test_next_steps_in_other_words(parser: Parser, text: str, action: str | None
 )
 def test_concerns_in_other_words(parser: Parser, text: str, pains: list[str]) -> None:
     assert parser.parse_text(text, at("2026-03-10 10:00")).pain_points == pains
+
+
+@pytest.mark.parametrize(
+    ("text", "contact"),
+    [
+        ("华固商砼的采购Amy发来V信，说报价贵了", "Amy"),
+        ("天润汽车零部件有限公司 采购 Kevin 邮件 回复 说 quote 收到 了", "Kevin"),
+        ("今天 跟 Tony 去 visit 了 宏昌橡胶，见了 他们 的 采购经理 黄丽华", "黄丽华"),  # Tony came along
+        ("用 Excel 发了报价给他", None),
+    ],
+)
+def test_english_names_of_buyers(parser: Parser, text: str, contact: str | None) -> None:
+    assert parser.parse_text(text, at("2026-03-10 10:00")).contact_name == contact
