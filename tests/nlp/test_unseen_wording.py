@@ -160,3 +160,20 @@ def test_concerns_in_other_words(parser: Parser, text: str, pains: list[str]) ->
 )
 def test_english_names_of_buyers(parser: Parser, text: str, contact: str | None) -> None:
     assert parser.parse_text(text, at("2026-03-10 10:00")).contact_name == contact
+
+
+@pytest.mark.parametrize(
+    ("text", "stage"),
+    [
+        ("江城水务的管材采购今天出了结果，我们第三，没 中标", "lost"),  # a lost bid, spaced dictation
+        ("恒驰汽车的招标结果出来了，我们排第二，这个包被华翔拿走了", "lost"),
+        ("永康医药招标结果公示了，我们中了！！！", "won"),
+        ("采购赵姐说我们已经跟现在的供应商签了三年长约，暂时不需要", None),  # not our contract
+        ("孙工说送样达标，可以进入商务谈判了", None),  # the negotiation has not started
+        ("报价他转给领导了，在走审批", "quote"),
+        ("牧场经理说挤奶设备的试用很满意", "demo"),
+        ("黎律师看完了我们合同管理系统的演示，觉得还行", "demo"),
+    ],
+)
+def test_bids_trials_and_quotes_said_differently(parser: Parser, text: str, stage: str | None) -> None:
+    assert parser.parse_text(text, at("2026-03-10 10:00")).stage == stage
