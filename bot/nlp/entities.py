@@ -81,7 +81,9 @@ _LEADING_NOT_NAME = re.compile(
     r"|电话|微信|邮件|拜访|视频|会议|上门|报价|合同|跟进|回访|备注|今天|\d)"
 )
 # A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
-_GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处)$")
+_GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处|股|办)$")
+# who someone is at the customer, never the customer: 前台, 甲方代表, 高级合伙人
+_NOT_ORG = re.compile(r"(?:前台|代表|合伙人|助理|秘书)$")
 # Form-like reports: "客户：鸿星尔克 对接人：林总监".
 _LABELLED = re.compile(
     rf"(?:客户|公司|单位|客户名称|企业)\s*[:：]\s*([{_CJK}A-Za-z0-9()（）]{{2,20}}?)(?=[\s,，。;；]|$)"
@@ -206,6 +208,7 @@ class EntityExtractor:
                 continue
             if _LATIN_LEFT.search(text, 0, m.start()) or _LATIN_RIGHT.match(text, m.end()):
                 found.append(NameMatch(m.start(1), m.end(1), m.group(1), 0.75, "full"))
+        found = [n for n in found if not (n.kind == "full" and len(n.text) > 2 and _GENERIC_DEPT.fullmatch(n.text))]  # 麻醉科
         # 仓储经理韦强: a title run straight into a full name is the end of a job word, not a person
         starts = {n.start for n in found if n.kind == "full"}
         found = [n for n in found if not (n.kind == "title" and n.end in starts)]
@@ -334,6 +337,8 @@ class EntityExtractor:
         lead = None if transcript or found else self._leading_name(text, people)
         if lead is not None:
             found.append(lead)
+        found = [c for c in found if c.kind == "known" or self._suffix_end.search(c.text) or not (
+            _GENERIC_DEPT.fullmatch(c.text) or _NOT_ORG.search(c.text) or self._role_end.search(c.text))]
         return self._dedupe_companies([self._without_department(text, c) for c in found])
 
     def _leading_name(self, text: str, people: list[NameMatch]) -> NameMatch | None:

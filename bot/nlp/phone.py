@@ -20,6 +20,15 @@ _NOT_CUSTOMER = re.compile(r"(同事|我们的|我的|我司|公司的?总机|�
 _LABEL = re.compile(r"(电话|手机|座机|联系方式|号码|手机号|微信号|tel|TEL|Tel)[是为:：\s]*$")
 
 
+# A mobile read out digit by digit (voice input): 手机号是 一三八 零五七一 二二六九, 幺三九…
+_SPOKEN_DIGITS = {"零": "0", "〇": "0", "洞": "0", "幺": "1", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+                  "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+_SPOKEN_MOBILE = re.compile(
+    r"(?:电话|手机|号码|手机号|联系方式)[是为:：\s]*((?:[零〇洞幺一二两三四五六七八九]\s*){10}[零〇洞幺一二两三四五六七八九])"
+    r"(?![零〇洞幺一二两三四五六七八九])"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PhoneMatch:
     start: int
@@ -72,5 +81,9 @@ def find_phones(text: str) -> list[PhoneMatch]:
                 conf = min(1.0, base + 0.05)
             taken.append((m.start(), m.end()))
             found.append(PhoneMatch(m.start(), m.end(), number, conf))
+    for m in _SPOKEN_MOBILE.finditer(text):
+        number = normalize_phone("".join(_SPOKEN_DIGITS[ch] for ch in m.group(1) if not ch.isspace()))
+        if number is not None and number.startswith("1"):
+            found.append(PhoneMatch(m.start(1), m.end(1), number, 0.85))
     found.sort(key=lambda p: p.start)
     return found

@@ -99,6 +99,9 @@ def test_scorer_counts_like_the_shared_one() -> None:
         # written later by someone who had not seen the parser (first score 0.922 / 0.891), then tuned on
         ("holdout_messages_c.jsonl", 150, 0.93),
         ("holdout_calls_c.jsonl", 40, 0.92),
+        # a third writer, asked for harder text (English words, other industries): 0.834 / 0.881 at first
+        ("holdout_messages_d.jsonl", 120, 0.88),
+        ("holdout_calls_d.jsonl", 30, 0.89),
         # check half: never tuned on, so its score is the honest estimate for unseen text
         ("holdout_messages_b.jsonl", 95, 0.85),
         ("holdout_calls_b.jsonl", 20, 0.86),

@@ -45,3 +45,16 @@ def test_find_phones(text: str, numbers: list[str]) -> None:
 def test_a_colleagues_number_is_low_confidence() -> None:
     (match,) = find_phones("细节找同事小马 13770091234")
     assert match.confidence < 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("她 手机号 是 一三八 零五七一 二二六九", "13805712269"),
+        ("手机幺三九零一五八七七二六", "13901587726"),
+        ("电话 一二三", None),  # not a number
+    ],
+)
+def test_a_mobile_read_out_digit_by_digit(text: str, number: str | None) -> None:
+    found = find_phones(text)
+    assert (found[0].number if found else None) == number

@@ -177,3 +177,17 @@ def test_english_names_of_buyers(parser: Parser, text: str, contact: str | None)
 )
 def test_bids_trials_and_quotes_said_differently(parser: Parser, text: str, stage: str | None) -> None:
     assert parser.parse_text(text, at("2026-03-10 10:00")).stage == stage
+
+
+@pytest.mark.parametrize(
+    ("text", "company", "contact"),
+    [
+        ("跟 龙泉县教育局 装备股 的 万股长 见了面", "龙泉县教育局", "万股长"),
+        ("武汉同济医院 麻醉科 的 费主任 说 先用着", "武汉同济医院", "费主任"),
+        ("新城控股 的 邢总 说 项目 叫停 了", "新城控股", "邢总"),  # 控股 is a company word, not a unit
+        ("平和保险经纪 的 业务总监 冯晓东 约了 会", "平和保险经纪", "冯晓东"),
+    ],
+)
+def test_units_and_roles_are_not_the_customer(parser: Parser, text: str, company: str, contact: str) -> None:
+    out = parser.parse_text(text, at("2026-03-10 10:00"))
+    assert (out.company, out.contact_name) == (company, contact)
