@@ -22,11 +22,18 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _READABLE = re.compile(r"[\u4e00-\u9fff0-9A-Za-z，。、；：！？,.;:!?()（）\s+\-/]")
 
 
+# Pinyin-input slips of the words the cues look for (same length, so positions stay put)
+_TYPOS = re.compile(r"合铜|电活|拜仿|演式|从新(?=报|发|做|出|给)")
+_TYPO_FIX = {"合铜": "合同", "电活": "电话", "拜仿": "拜访", "演式": "演示", "从新": "重新"}
+
+
 def fold(text: str) -> str:
-    """Full-width to half-width (digits, letters, punctuation), controls out, spaces collapsed."""
+    """Full-width to half-width (digits, letters, punctuation), controls out, spaces collapsed,
+    common input-method slips (合铜 → 合同) corrected."""
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub(" ", text)
     text = text.replace("\r", "\n")
+    text = _TYPOS.sub(lambda m: _TYPO_FIX[m.group(0)], text)
     return _SPACES.sub(" ", text).strip()
 
 

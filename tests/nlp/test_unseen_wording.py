@@ -191,3 +191,20 @@ def test_bids_trials_and_quotes_said_differently(parser: Parser, text: str, stag
 def test_units_and_roles_are_not_the_customer(parser: Parser, text: str, company: str, contact: str) -> None:
     out = parser.parse_text(text, at("2026-03-10 10:00"))
     assert (out.company, out.contact_name) == (company, contact)
+
+
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("他说可以，让我明天把合铜草稿发他", "contract"),  # an input-method slip
+        ("老板觉得贵了，要我们再降一点，下周三给他们从新报一下", "quote"),
+        ("鸿泰建材的 Lisa 要一个 quote，deadline 是这周五", "quote"),
+        ("让我这周四把合同带过去", "contract"),
+        ("启航电机马工要规格书，明天发", "send_material"),
+        ("下周二我带方案过去讲", "visit"),
+        ("餐饮总监说后厨设备的合同节后第一天签", "contract"),
+        ("节前最后一次拜访洋河酒厂魏主任", None),  # 节前 is when it happened
+    ],
+)
+def test_next_steps_with_slips_and_english(parser: Parser, text: str, action: str | None) -> None:
+    assert parser.parse_text(text, at("2026-03-10 10:00")).next_action == action
