@@ -57,6 +57,9 @@ _SPACED_DE = re.compile(
 _CJK_GAP = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 
 
+_NOT_OURS = re.compile(r"^\s*(?:还在|正在|都在|之前(?:定|决定|确定|答复|给答复)|前(?:定|决定|确定)下来)")
+
+
 def _close_cjk_gaps(text: str) -> str:
     return _CJK_GAP.sub("", text)
 
@@ -252,6 +255,10 @@ class Parser:
                 continue  # 9月初再说: "we'll see", not a date to follow up on
             if _HEDGED.search(text[max(0, d.start - 4) : d.start]):
                 continue  # 预计六月中签: a guess about the customer's timing, not a follow-up
+            if d is not future[-1] and _NOT_OURS.match(after):
+                # 周六还在厂里 / 11月3号之前定下来: today's situation or the customer's deadline;
+                # a later date in the message is when we follow up
+                continue
             return d
         return None
 

@@ -208,3 +208,16 @@ def test_units_and_roles_are_not_the_customer(parser: Parser, text: str, company
 )
 def test_next_steps_with_slips_and_english(parser: Parser, text: str, action: str | None) -> None:
     assert parser.parse_text(text, at("2026-03-10 10:00")).next_action == action
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "followup"),
+    [
+        ("周六 还在 厂里，高工 说 没问题，让 我 周一 去 签 补充协议", "2026-07-25 10:00", date(2026, 7, 27)),
+        ("她说11月3号之前定下来，让我下周一把正式报价发她", "2026-10-20 10:00", date(2026, 10, 26)),
+        ("周五之前给答复", "2026-03-10 10:00", date(2026, 3, 13)),  # the only date: still the one
+    ],
+)
+def test_today_and_the_customers_deadline_give_way_to_our_next_date(parser: Parser, text: str, now: str,
+                                                                     followup: date) -> None:
+    assert parser.parse_text(text, at(now)).next_followup == followup
