@@ -67,6 +67,7 @@ class Classifier:
         self._materials = re.compile(n["materials"])
         self._future_words = re.compile(n["future_words"])
         self._vague = re.compile(n["vague_times"])
+        self._vague_end = re.compile(f"(?:{n['vague_times']})\\s*$")
         self._question = re.compile(n["question_words"])
         self._hedges = re.compile(n["hedges"])
         # "发过来 / 发我" point at the speaker: in a call that is the customer asking us to send.
@@ -217,7 +218,7 @@ class Classifier:
                 clause = text[cs:ce]
                 if self._question.search(clause) or self._vague.search(clause):
                     continue
-                if cs > 0 and text[cs - 1].isspace() and self._vague.search(text[max(0, cs - 6) : cs]):
+                if cs > 0 and text[cs - 1].isspace() and self._vague_end.search(text[max(0, cs - 6) : cs]):
                     continue  # "改天 再去": the vague time was dictated just before the pause
                 before = text[cs : m.start()]
                 if label == "demo" and (
@@ -259,8 +260,12 @@ class Classifier:
                     and re.search(r"(?:来|过来)(?:电|消息|问)", text[m.start() : m.end() + 2])
                 ):
                     continue
-                if label == "call" and re.search(r"打电话来|打来|来电", text[m.start() : m.end() + 2]):
-                    continue
+                if (
+                    label == "call"
+                    and re.search(r"打电话来|打来|来电", text[m.start() : m.end() + 2])
+                    and not (transcript and re.search(r"你(?:们)?[^,，。;；]{0,6}$", text[cs : m.start()]))
+                ):
+                    continue  # the customer called us; in a call, "你明天再打来" asks us to call back
                 if re.search(r"已|已经", m.group(0)):
                     continue
                 if (

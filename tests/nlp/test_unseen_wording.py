@@ -221,3 +221,19 @@ def test_next_steps_with_slips_and_english(parser: Parser, text: str, action: st
 def test_today_and_the_customers_deadline_give_way_to_our_next_date(parser: Parser, text: str, now: str,
                                                                      followup: date) -> None:
     assert parser.parse_text(text, at(now)).next_followup == followup
+
+
+@pytest.mark.parametrize(
+    "transcript",
+    [
+        "客户：喂 是小王吧 我是华北电力设计院的卜工 我这会儿忙 你明天上午再打来吧 销售：好的卜工",
+        "客户：喂 我现在在开车 销售：赵总 想问下预算 客户：回头再说吧 周四你再打过来 销售：好的好的",
+    ],
+)
+def test_a_customer_asking_to_be_called_back(parser: Parser, transcript: str) -> None:
+    from bot.nlp.types import CallLog
+
+    call = CallLog.model_validate({"call_id": "c1", "rep": "zhangsan", "customer_phone": "13812345678",
+                                   "started_at": "2026-03-10T10:00:00+08:00", "duration_s": 60,
+                                   "transcript": transcript})
+    assert parser.parse_call(call).next_action == "call"
