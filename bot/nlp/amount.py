@@ -15,6 +15,9 @@ from bot.nlp.numerals import CN_NUMERAL_CHARS, to_number
 _CN = f"[{CN_NUMERAL_CHARS}]"
 
 
+_PAST_FIGURE = re.compile(r"(?:去年|往年|前年|上一年|以前|原来)[^,，。;；]{0,4}$")
+
+
 @dataclass(frozen=True, slots=True)
 class AmountMatch:
     start: int
@@ -58,11 +61,14 @@ class AmountExtractor:
             if m.start() > 0 and text[m.start() - 1] in "#-/.:：几多余来" and not m.group("cur"):
                 continue  # part of a masked phone, an id or a time
             keyword = bool(self._money_before.search(before)) or bool(m.group("cur"))
+            past = bool(_PAST_FIGURE.search(before[-8:]))
             if not keyword and self._not_money_before.search(before):
                 continue
             if not keyword and conf < 0.7:
                 continue
-            out.append(AmountMatch(m.start(), m.end(), value, min(1.0, conf + (0.1 if keyword else 0.0))))
+            # 去年是八十万，今年估计一百万: last year's figure gives way to this one
+            conf = min(1.0, conf + (0.1 if keyword else 0.0)) - (0.3 if past else 0.0)
+            out.append(AmountMatch(m.start(), m.end(), value, conf))
         return out
 
     def best(self, text: str) -> AmountMatch | None:

@@ -82,6 +82,9 @@ _LEADING_NOT_NAME = re.compile(
 )
 # A department after a company name: 采购部, 政企部, 设备科, 信息处 (not 俱乐部).
 _GENERIC_DEPT = re.compile(rf"(?:[{_CJK}]{{1,4}}|[A-Za-z]{{1,4}})(?<!俱乐)(?:部|科|处|股|办)$")
+_SELF_INTRO = re.compile(r"(?:我是|这里是|我们是|我这边是)\s*$")
+# …的小何 / …的 (turn ends) / …的销售: how a caller names himself; a customer says …的卜工
+_REP_AFTER = re.compile(rf"的?(?:小[{_CJK}]|\s|$|销售|客服|业务员|顾问|客户经理)")
 # who someone is at the customer, never the customer: 前台, 甲方代表, 高级合伙人
 _NOT_ORG = re.compile(r"(?:前台|代表|合伙人|助理|秘书)$")
 # Form-like reports: "客户：鸿星尔克 对接人：林总监".
@@ -337,6 +340,9 @@ class EntityExtractor:
         lead = None if transcript or found else self._leading_name(text, people)
         if lead is not None:
             found.append(lead)
+        if transcript:  # 我是云仓科技的小何: the caller's own company, not the customer's
+            found = [c for c in found
+                     if not (_SELF_INTRO.search(text, 0, c.start) and _REP_AFTER.match(text, c.end))]
         found = [c for c in found if c.kind == "known" or self._suffix_end.search(c.text) or not (
             _GENERIC_DEPT.fullmatch(c.text) or _NOT_ORG.search(c.text) or self._role_end.search(c.text))]
         return self._dedupe_companies([self._without_department(text, c) for c in found])

@@ -237,3 +237,23 @@ def test_a_customer_asking_to_be_called_back(parser: Parser, transcript: str) ->
                                    "started_at": "2026-03-10T10:00:00+08:00", "duration_s": 60,
                                    "transcript": transcript})
     assert parser.parse_call(call).next_action == "call"
+
+
+def _call(transcript: str) -> object:
+    from bot.nlp.types import CallLog
+
+    return CallLog.model_validate({"call_id": "c1", "rep": "zhangsan", "customer_phone": "13812345678",
+                                   "started_at": "2026-03-10T10:00:00+08:00", "duration_s": 60,
+                                   "transcript": transcript})
+
+
+def test_the_callers_own_company_is_not_the_customer(parser: Parser) -> None:
+    out = parser.parse_call(_call("坐席：您好 我是云仓科技的 客户：不需要 谢谢"))  # type: ignore[arg-type]
+    assert out.company is None
+    out = parser.parse_call(_call("客户：喂 是小王吧 我是华北电力设计院的卜工 你明天上午再打来吧"))  # type: ignore[arg-type]
+    assert (out.company, out.contact_name) == ("华北电力设计院", "卜工")  # the customer introducing himself
+
+
+def test_last_years_figure_gives_way_to_this_years(parser: Parser) -> None:
+    out = parser.parse_call(_call("坐席：保费预算大概多少 客户：去年是八十万左右 今年车多了 估计一百万"))  # type: ignore[arg-type]
+    assert out.amount == 1_000_000
