@@ -250,7 +250,7 @@ def _call(transcript: str) -> object:
 def test_the_callers_own_company_is_not_the_customer(parser: Parser) -> None:
     out = parser.parse_call(_call("坐席：您好 我是云仓科技的 客户：不需要 谢谢"))  # type: ignore[arg-type]
     assert out.company is None
-    out = parser.parse_call(_call("客户：喂 是小王吧 我是华北电力设计院的卜工 你明天上午再打来吧"))  # type: ignore[arg-type]
+    out = parser.parse_call(_call("客户：喂 是小王吧 我是华北电力设计院的卜工 你明天上午再打来吧 销售：好的卜工"))  # type: ignore[arg-type]
     assert (out.company, out.contact_name) == ("华北电力设计院", "卜工")  # the customer introducing himself
 
 
