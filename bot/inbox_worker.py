@@ -60,7 +60,6 @@ class InboxWorker:
         self.name = name or f"worker-{os.getpid()}"
         self.poll = poll
         self.batch = batch
-        self.handled = 0
         self._stopping: asyncio.Event | None = None
 
     async def run_once(self, *, up_to_id: int | None = None) -> int:
@@ -70,7 +69,6 @@ class InboxWorker:
             self.services, self.name, limit=self.batch, up_to_id=up_to_id))
         for event, inbox_id in batch:
             await self.dispatcher.process(event, inbox_id)
-        self.handled += len(batch)
         return len(batch)
 
     async def run(self) -> None:

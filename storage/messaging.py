@@ -34,9 +34,10 @@ _INBOX_CLAIMABLE = Prepared(select(_INBOX.c.id, _INBOX.c.sender)
                             .order_by(_INBOX.c.id).limit(bindparam("b_limit")))
 _INBOX_BUSY = Prepared(select(_INBOX.c.sender).distinct()
                        .where(_INBOX.c.status == "working", _INBOX.c.lease_until >= bindparam("b_now")))
-_INBOX_PAYLOADS = select(_INBOX.c.id, _INBOX.c.channel, _INBOX.c.kind, _INBOX.c.payload).where(
-    _INBOX.c.id.in_(bindparam("b_ids", expanding=True)))
-_INBOX_TAKE = Prepared(update(_INBOX).where(_INBOX.c.id == bindparam("b_id")))
+# the claimed rows, marked and read back in one statement
+_INBOX_TAKE = (update(_INBOX).where(_INBOX.c.id.in_(bindparam("b_ids", expanding=True)))
+               .values(status="working", worker=bindparam("b_worker"), lease_until=bindparam("b_until"))
+               .returning(_INBOX.c.id, _INBOX.c.channel, _INBOX.c.kind, _INBOX.c.payload))
 # SQLite: a write first, so this transaction holds the write lock (storage/db.py) while it reads
 _CLAIM_LOCK_SQLITE = Prepared(update(_INBOX).where(_INBOX.c.id == -1).values(status=_INBOX.c.status))
 _CLAIM_LOCK_PG = text("SELECT pg_advisory_xact_lock(4242001)")  # any constant: claims only
@@ -48,8 +49,6 @@ _CARD_REF = Prepared(update(_CARDS).where(_CARDS.c.id == bindparam("b_id")))
 _OUTBOX_DUE = (select(_OUTBOX).where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("b_now"))
                .order_by(_OUTBOX.c.id).limit(bindparam("b_limit")))
 _OUTBOX_DUE_ON = _OUTBOX_DUE.where(_OUTBOX.c.channel.in_(bindparam("b_channels", expanding=True)))
-_OUTBOX_LEASE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("b_ids", expanding=True))).values(
-    next_attempt_at=bindparam("b_until"))
 _TAKE_DUE: dict[tuple[str, tuple[str, ...]], Prepared] = {}
 
 
@@ -106,12 +105,9 @@ class SqlInbox:
         else:
             _CLAIM_LOCK_SQLITE.execute(conn, {})
         taken = self._pick(conn, now, bound, limit, max_senders)  # again: others may have claimed meanwhile
-        for inbox_id in taken:
-            _INBOX_TAKE.execute(conn, {"b_id": inbox_id, "worker": worker, "lease_until": lease_until,
-                                       "status": "working"})
         if not taken:
             return []
-        rows = conn.execute(_INBOX_PAYLOADS, {"b_ids": taken})
+        rows = conn.execute(_INBOX_TAKE, {"b_ids": taken, "b_worker": worker, "b_until": lease_until})
         return sorted((InboxItem(r.id, r.channel, r.kind, r.payload) for r in rows), key=lambda i: i.id)
 
     @staticmethod
@@ -205,11 +201,6 @@ class SqlOutbox:
         rows = stmt.all(conn, {"b_now": now, "b_until": until, "b_limit": limit})
         return sorted((OutgoingMessage(r.id, r.channel, r.user_id, r.recipient, r.kind, r.body, r.card_id, r.attempts)
                        for r in rows), key=lambda m: m.id)
-
-    def lease(self, ids: list[int], until: datetime) -> None:
-        """Hide claimed rows from other drainers while they are being sent (a crash just delays them)."""
-        if ids:
-            core_conn(self.s).execute(_OUTBOX_LEASE, {"b_ids": ids, "b_until": until})
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         _OUTBOX_SENT.execute(core_conn(self.s), {"b_id": outbox_id, "b_now": now})

@@ -73,7 +73,7 @@ _LATIN_LEFT = re.compile(
 _LATIN_RIGHT = re.compile(r"\s*(?:说|发|要|回|问|觉得|反馈|表示|那边|微信|邮件|电话|来电|打|在)")
 _LATIN_WITH_ME = re.compile(r"\s*(?:去|一起|陪)")  # 跟 Tony 去 visit: a colleague along, not the customer
 _LATIN_NOT_NAMES = frozenset(
-    ["Demo", "Quote", "Deal", "Call", "Called", "Office", "Excel", "Word", "Zoom", "Teams", "Email", "Mail", "Hello", "Sorry", "Thanks", "Team", "Plan", "Sales", "Legal", "Boss", "Okay", "The", "And", "For", "With", "Today", "Tomorrow", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "Visit", "Meeting", "Online", "Offline", "Price", "Budget", "Order", "Contract", "Invoice", "Sample", "Project", "Product", "System", "Cloud", "Apple", "Huawei", "Android", "Windows", "Linux", "Python", "Java", "Wechat", "Excel"]
+    ["Demo", "Quote", "Deal", "Call", "Called", "Office", "Excel", "Word", "Zoom", "Teams", "Email", "Mail", "Hello", "Sorry", "Thanks", "Team", "Plan", "Sales", "Legal", "Boss", "Okay", "The", "And", "For", "With", "Today", "Tomorrow", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "Visit", "Meeting", "Online", "Offline", "Price", "Budget", "Order", "Contract", "Invoice", "Sample", "Project", "Product", "System", "Cloud", "Apple", "Huawei", "Android", "Windows", "Linux", "Python", "Java", "Wechat"]
 )
 _LEADING_NAME = re.compile(rf"\s*([{_CJK}A-Za-z][{_CJK}A-Za-z0-9]{{1,9}})(?:\s+|[,，:：])(?=\S)")
 _LEADING_NOT_NAME = re.compile(
